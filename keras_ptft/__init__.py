@@ -1,0 +1,15 @@
+"""keras_ptft: pretrain, fine-tune and deploy transformers with Keras 3.
+
+Example:
+```python
+import keras_ptft as kp
+
+vocab = kp.data.train_wordpiece(["a small corpus", "of raw strings"], vocabulary_size=100)
+bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocab))
+```
+"""
+
+from keras_ptft import data, models, tasks, recipes, training, export
+from keras_ptft.version import __version__
+
+__all__ = ["data", "models", "tasks", "recipes", "training", "export", "__version__"]

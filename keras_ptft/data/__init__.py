@@ -1,0 +1,21 @@
+"""Data: the embedded corpus and task, WordPiece training, strings → BERT inputs."""
+
+from keras_ptft.data.corpus import EmbeddedTask, load_embedded_classification, load_embedded_corpus
+from keras_ptft.data.preprocessing import BertPreprocessor
+from keras_ptft.data.wordpiece import (
+    SPECIAL_TOKENS,
+    load_vocabulary,
+    save_vocabulary,
+    train_wordpiece,
+)
+
+__all__ = [
+    "EmbeddedTask",
+    "load_embedded_classification",
+    "load_embedded_corpus",
+    "BertPreprocessor",
+    "SPECIAL_TOKENS",
+    "load_vocabulary",
+    "save_vocabulary",
+    "train_wordpiece",
+]

@@ -1,0 +1,5 @@
+"""Export: SavedModel (and, later, TFLite/LiteRT, ONNX) artifacts under `saved_models/`."""
+
+from keras_ptft.export.saved_model import export_text_classifier, saved_model_parity
+
+__all__ = ["export_text_classifier", "saved_model_parity"]

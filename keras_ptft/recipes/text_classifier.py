@@ -1,0 +1,323 @@
+"""Text classification: raw strings in, class probabilities out."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_ptft.data.preprocessing import BertPreprocessor
+from keras_ptft.models.presets import load_backbone, load_tokenizer
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training.schedules import WarmupDecay
+
+
+_LABEL_CHECK = "keras_ptft label check: label outside [0, num_classes)"
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class SparseMacroF1(keras.metrics.F1Score):
+    """Macro-averaged F1 for integer labels and probability outputs (argmax decides the class).
+
+    Keras' `F1Score` wants one-hot labels; this one takes the integer labels the classifier is
+    trained on.
+    """
+
+    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
+        kwargs.pop("average", None)
+        kwargs.pop("threshold", None)
+        super().__init__(average="macro", threshold=None, name=name, **kwargs)
+        self.num_classes = num_classes
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,)), self.num_classes)
+        return super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class TextClassifier(keras_hub.models.Task):
+    """A backbone's pooled output, dropout and a softmax layer; preprocessing attached.
+
+    `fit`, `evaluate` and `predict` take raw strings (or pairs of strings as a tuple of two
+    lists) and integer labels; calling the model directly takes the preprocessor's token dict.
+    Build it with `keras_ptft.recipes.text_classifier`, which also compiles it.
+
+    Args:
+        backbone: a `keras_ptft.models.Bert` (any backbone with a `pooled_output`).
+        num_classes: int. Number of classes, at least 2.
+        preprocessor: `keras_ptft.data.BertPreprocessor` turning strings into the backbone inputs.
+        dropout: float. Dropout rate before the classification layer.
+        label_names: list of str or None. Human-readable class names, kept for export.
+
+    Example:
+    ```python
+    classifier = TextClassifier(bert, num_classes=2, preprocessor=kp.data.BertPreprocessor(vocab))
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        num_classes: int,
+        preprocessor: keras.layers.Layer | None = None,
+        dropout: float = 0.1,
+        label_names: Sequence[str] | None = None,
+        **kwargs,
+    ):
+        _check_num_classes(num_classes)
+        if label_names is not None and len(label_names) != num_classes:
+            raise ValueError(
+                f"`label_names` must have `num_classes`={num_classes} entries, received {len(label_names)}."
+            )
+        # === Config === (set first: `Task.__init__` compiles, and `compile` reads them)
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.label_names = list(label_names) if label_names is not None else None
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        # Softmax runs in float32 even under mixed precision, for stable probabilities.
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",
+            name="probabilities",
+        )
+        # === Functional Model ===
+        inputs = backbone.input
+        pooled = backbone(inputs)["pooled_output"]
+        outputs = self.output_dense(self.output_dropout(pooled))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, gradient
+        clipping at norm 1, cross-entropy, accuracy (and macro-F1 for more than two classes)."""
+        if optimizer == "auto":
+            optimizer = make_adamw(WarmupDecay(5e-5, warmup_ratio=0.1), clipnorm=1.0)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy()
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            if self.num_classes > 2:
+                metrics.append(SparseMacroF1(self.num_classes))
+        kwargs = {**default_compile_kwargs(), **kwargs}
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, **kwargs):
+        x = _normalize_texts(x)
+        _check_labels(y, self.num_classes)
+        self._resolve_schedule(x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
+        try:
+            return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        except Exception as error:  # the tf.data label check surfaces as a backend error
+            if _LABEL_CHECK in str(error):
+                raise ValueError(
+                    f"The training labels must be integers in [0, num_classes={self.num_classes}); "
+                    "the dataset holds one outside that range."
+                ) from None
+            raise
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        x = _normalize_texts(x)
+        _check_labels(y, self.num_classes)
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        return super().predict(_normalize_texts(x), batch_size=batch_size, **kwargs)
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        import tensorflow as tf
+
+        if isinstance(y, tf.Tensor):
+            # Labels inside a tf.data pipeline can only be checked as they stream by; `fit` turns
+            # a failed check into a ValueError.
+            labels = tf.cast(y, "int64")
+            checks = [
+                tf.debugging.assert_non_negative(labels, message=_LABEL_CHECK),
+                tf.debugging.assert_less(labels, tf.constant(self.num_classes, "int64"), message=_LABEL_CHECK),
+            ]
+            with tf.control_dependencies(checks):
+                y = tf.identity(y)
+        return super().preprocess_samples(x, y, sample_weight)
+
+    def _resolve_schedule(self, x, y, batch_size, epochs, steps_per_epoch):
+        """Sets the length of a warm-up/decay schedule whose length was left open, before the
+        first training step is traced."""
+        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        if not isinstance(schedule, WarmupDecay) or schedule.total_steps is not None:
+            return
+        if steps_per_epoch is None:
+            steps_per_epoch = _count_batches(x, y, batch_size)
+        if steps_per_epoch:
+            schedule.resolve(int(epochs * steps_per_epoch))
+            self.train_function = None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "dropout": self.dropout, "label_names": self.label_names})
+        return config
+
+
+def text_classifier(
+    backbone_or_path: keras.Model | str | os.PathLike,
+    num_classes: int,
+    *,
+    vocabulary: Sequence[str] | str | None = None,
+    preprocessor: keras.layers.Layer | None = None,
+    sequence_length: int | None = None,
+    label_names: Sequence[str] | None = None,
+    learning_rate: float = 5e-5,
+    warmup_ratio: float = 0.1,
+    total_steps: int | None = None,
+    weight_decay: float = 0.01,
+    clipnorm: float | None = 1.0,
+    dropout: float = 0.1,
+    lowercase: bool = True,
+    **compile_kwargs,
+) -> TextClassifier:
+    """A compiled text classifier, ready for `fit()` on `(text, label)` data.
+
+    Defaults follow BERT fine-tuning practice: AdamW (weight decay 0.01, none on LayerNorm and
+    biases), linear warm-up over the first 10% of steps then linear decay to 0, gradient clipping
+    at global norm 1.0, dropout 0.1 before the softmax. The schedule's length is taken from the
+    first `fit()` call (epochs x batches) unless `total_steps` is given.
+
+    Args:
+        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`
+            (e.g. by `MaskedLM`); the folder's tokenizer is used.
+        num_classes: int. Number of classes, at least 2.
+        vocabulary: list of str or str. Needed with a backbone object when no `preprocessor` is
+            given.
+        preprocessor: a `keras_ptft.data.BertPreprocessor`, instead of `vocabulary`.
+        sequence_length: int or None. Token length texts are truncated/padded to; defaults to
+            the backbone's `max_sequence_length`, capped at 128.
+        label_names: list of str or None. Names of the classes.
+        learning_rate: float. Peak learning rate.
+        warmup_ratio: float. Fraction of the steps spent warming up.
+        total_steps: int or None. Length of the schedule; None takes it from `fit()`.
+        weight_decay: float. AdamW weight decay.
+        clipnorm: float or None. Clip gradients to this global norm.
+        dropout: float. Dropout before the classification layer.
+        lowercase: bool. Used when building a preprocessor from `vocabulary`.
+        **compile_kwargs: passed to `compile()`, overriding any default (e.g. `optimizer=`).
+
+    Example:
+    ```python
+    classifier = kp.recipes.text_classifier("saved_models/my_bert", num_classes=2)
+    classifier.fit(["a fine film", "a dull film"], [1, 0], epochs=1)
+    classifier.predict(["what a fine film"])
+    ```
+    """
+    _check_num_classes(num_classes)
+    strip_accents = None
+    if isinstance(backbone_or_path, (str, os.PathLike)):
+        backbone = load_backbone(backbone_or_path)
+        tokenizer = load_tokenizer(backbone_or_path)
+        if preprocessor is None and vocabulary is None:
+            if tokenizer is None:
+                raise FileNotFoundError(
+                    f"{os.fspath(backbone_or_path)!r} holds a backbone but no tokenizer; pass "
+                    "`vocabulary=` or `preprocessor=`."
+                )
+            vocabulary = tokenizer.get_vocabulary()
+            lowercase, strip_accents = tokenizer.lowercase, tokenizer.strip_accents
+    elif isinstance(backbone_or_path, keras.Model):
+        backbone = backbone_or_path
+    else:
+        raise ValueError(
+            "`backbone_or_path` must be a backbone model or the path of a saved backbone, "
+            f"received {type(backbone_or_path).__name__}."
+        )
+    max_length = getattr(backbone, "max_sequence_length", None)
+    if sequence_length is None:
+        sequence_length = min(128, max_length or 128)
+    elif max_length is not None and sequence_length > max_length:
+        raise ValueError(
+            f"`sequence_length`={sequence_length} is longer than the backbone's "
+            f"max_sequence_length={max_length}."
+        )
+    if preprocessor is None:
+        if vocabulary is None:
+            raise ValueError("`text_classifier` needs `vocabulary=` or `preprocessor=` with a backbone object.")
+        preprocessor = BertPreprocessor(
+            vocabulary, sequence_length=sequence_length, lowercase=lowercase, strip_accents=strip_accents
+        )
+    if preprocessor.vocabulary_size != backbone.vocabulary_size:
+        raise ValueError(
+            f"The preprocessor's vocabulary has {preprocessor.vocabulary_size} tokens but the "
+            f"backbone's `vocabulary_size` is {backbone.vocabulary_size}; they must match."
+        )
+    classifier = TextClassifier(
+        backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names, compile=False
+    )
+    if "optimizer" not in compile_kwargs:
+        schedule = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio)
+        compile_kwargs["optimizer"] = make_adamw(schedule, weight_decay=weight_decay, clipnorm=clipnorm)
+    classifier.compile(**compile_kwargs)
+    return classifier
+
+
+def _check_num_classes(num_classes) -> None:
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ValueError(f"`num_classes` must be an integer >= 2, received num_classes={num_classes!r}.")
+
+
+def _check_labels(y, num_classes: int) -> None:
+    if y is None or _is_tensor(y):
+        return
+    labels = np.asarray(y)
+    if labels.size == 0:
+        return
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or not np.all(labels == np.round(labels)):
+            raise ValueError(f"`y` must hold integer class labels, received dtype {labels.dtype}.")
+    low, high = labels.min(), labels.max()
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"`y` must hold labels in [0, num_classes={num_classes}), received labels from {low} to {high}."
+        )
+
+
+def _normalize_texts(x):
+    """Checks raw-string inputs and gives them the form keras-hub's pipeline expects: a list for
+    one text per example, a tuple of two lists for text pairs."""
+    if isinstance(x, str):
+        return [x]
+    if isinstance(x, tuple) and len(x) == 2 and all(isinstance(part, (list, tuple, np.ndarray)) for part in x):
+        return tuple(_normalize_texts(list(part)) for part in x)
+    if isinstance(x, (list, tuple, np.ndarray)):
+        x = list(x)
+        _check_strings(x, "x")
+    return x
+
+
+def _check_strings(x, argument: str) -> None:
+    for item in x:
+        if not isinstance(item, (str, bytes, np.str_, np.bytes_)):
+            raise ValueError(
+                f"`{argument}` must be raw strings, received an element of type {type(item).__name__}: {item!r}."
+            )
+
+
+def _is_tensor(value) -> bool:
+    return hasattr(value, "shape") and not isinstance(value, np.ndarray) and not isinstance(value, (list, tuple))
+
+
+def _count_batches(x, y, batch_size) -> int | None:
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        cardinality = int(x.cardinality())
+        return cardinality if cardinality > 0 else None
+    if x is None:
+        return None
+    length = len(x[0]) if isinstance(x, tuple) else len(x)
+    return int(np.ceil(length / (batch_size or 32)))

@@ -1,0 +1,5 @@
+"""Pretraining tasks: wrap any backbone that offers the inputs they need."""
+
+from keras_ptft.tasks.masked_lm import MaskedLM, masked_lm_preprocessor
+
+__all__ = ["MaskedLM", "masked_lm_preprocessor"]

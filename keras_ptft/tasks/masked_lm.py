@@ -1,0 +1,338 @@
+"""Masked language modeling: the BERT pretraining task, plus fill-mask and cloze scoring."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+
+MASK_TOKEN = "[MASK]"
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class MaskedLM(keras_hub.models.MaskedLM):
+    """Masked-LM pretraining of a BERT-style backbone on raw strings.
+
+    Each batch is tokenized and masked on the fly inside `tf.data` (keras-hub's
+    `MaskedLMMaskGenerator`): `mask_rate` of the tokens are selected (special tokens never are), of
+    those 80% become `[MASK]`, 10% a random token and 10% stay as they are. Masks are drawn anew
+    every time a batch is seen, so every epoch masks differently; `keras.utils.set_random_seed`
+    makes them reproducible. The loss and accuracy count masked positions only. The output
+    projection is tied to the backbone's token embedding.
+
+    Args:
+        backbone: `keras_ptft.models.Bert` (any backbone with `token_ids`, `segment_ids`,
+            `padding_mask` inputs, a `sequence_output` and a `token_embedding` layer).
+        vocabulary: list of str or str. The WordPiece vocabulary (or its file), used to build the
+            preprocessor when `preprocessor` is not given.
+        preprocessor: a `keras_hub.models.BertMaskedLMPreprocessor`, or None to build one.
+        sequence_length: int. Texts are truncated/padded to this many tokens.
+        mask_rate: float. The fraction of (non-special) tokens selected for prediction.
+        lowercase: bool. Lower-case (and, by default, strip accents) before tokenizing.
+        strip_accents: bool or None. Defaults to `lowercase` (BERT's uncased convention).
+
+    Example:
+    ```python
+    import keras_ptft as kp
+
+    texts = ["the cat sat on the mat", "the dog sat on the log"] * 16
+    vocab = kp.data.train_wordpiece(texts, vocabulary_size=64)
+    bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocab), max_sequence_length=16)
+    mlm = kp.tasks.MaskedLM(bert, vocabulary=vocab, sequence_length=16)
+    mlm.fit(texts, batch_size=8, epochs=1)
+    mlm.fill_mask(["the cat sat on the [MASK]"], top_k=3)
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        vocabulary: Sequence[str] | str | None = None,
+        preprocessor: keras.layers.Layer | None = None,
+        sequence_length: int = 128,
+        mask_rate: float = 0.15,
+        lowercase: bool = True,
+        strip_accents: bool | None = None,
+        **kwargs,
+    ):
+        if preprocessor is None:
+            if vocabulary is None:
+                raise ValueError(
+                    "`MaskedLM` needs a `vocabulary` (list of tokens or vocabulary file) or a "
+                    "`preprocessor`; received neither."
+                )
+            preprocessor = masked_lm_preprocessor(
+                vocabulary,
+                sequence_length=sequence_length,
+                mask_rate=mask_rate,
+                lowercase=lowercase,
+                strip_accents=strip_accents,
+            )
+        tokenizer_size = preprocessor.tokenizer.vocabulary_size()
+        if tokenizer_size != backbone.vocabulary_size:
+            raise ValueError(
+                f"The vocabulary has {tokenizer_size} tokens but the backbone's "
+                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
+            )
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.masked_lm_head = keras_hub.layers.MaskedLMHead(
+            vocabulary_size=backbone.vocabulary_size,
+            token_embedding=backbone.token_embedding,
+            intermediate_activation="gelu",
+            layer_norm_epsilon=getattr(backbone, "layer_norm_epsilon", 1e-12),
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype=backbone.dtype_policy,
+            name="mlm_head",
+        )
+
+        # === Functional Model ===
+        inputs = {
+            **backbone.input,
+            "mask_positions": keras.Input(shape=(None,), dtype="int32", name="mask_positions"),
+        }
+        sequence_output = backbone(backbone.input)["sequence_output"]
+        logits = self.masked_lm_head(sequence_output, inputs["mask_positions"])
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
+        """Compiles with pretraining defaults: AdamW (lr 5e-4, weight decay 0.01, no decay on
+        LayerNorm/bias), cross-entropy and accuracy on masked positions, XLA where it helps.
+
+        Every argument of `keras.Model.compile` may be passed to override a default.
+        """
+        if optimizer == "auto":
+            optimizer = make_adamw(5e-4)
+        if loss == "auto":
+            # Averaged over the masked tokens only: the default reduction would also count the
+            # empty prediction slots and report a loss that shrinks with the masking rate.
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]
+        kwargs = {**default_compile_kwargs(), **kwargs}
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+
+    # === Inference: fill-mask and cloze ===
+
+    def fill_mask(self, texts: str | Sequence[str], top_k: int = 5) -> list[list[list[tuple[str, float]]]]:
+        """Predicts the most likely tokens for every `[MASK]` in each text.
+
+        Args:
+            texts: str or list of str. Each must contain at least one `[MASK]`.
+            top_k: int. How many candidates to return per mask.
+
+        Returns:
+            For each text, for each `[MASK]` in order, a list of `(token, probability)` pairs,
+            most likely first.
+
+        Example:
+        ```python
+        mlm.fill_mask("the cat sat on the [MASK]", top_k=3)
+        # [[[('mat', 0.61), ('log', 0.2), ('the', 0.03)]]]
+        ```
+        """
+        texts = _check_texts(texts, "texts")
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"`top_k` must be a positive integer, received top_k={top_k!r}.")
+        encoded = [self._encode_with_masks(text, "texts") for text in texts]
+        log_probs = self._masked_log_probs([ids for ids, _ in encoded], [pos for _, pos in encoded])
+        vocabulary = self.preprocessor.tokenizer.get_vocabulary()
+        results = []
+        for text_log_probs in log_probs:
+            per_mask = []
+            for row in text_log_probs:
+                best = np.argsort(-row)[:top_k]
+                per_mask.append([(vocabulary[i], float(np.exp(row[i]))) for i in best])
+            results.append(per_mask)
+        return results
+
+    def score_candidates(self, text_with_one_blank: str, candidates: Sequence[str]) -> list[tuple[str, float]]:
+        """Ranks candidate fillers of a one-`[MASK]` text: the cloze / gap-filling task.
+
+        A candidate may tokenize into several word pieces. Its score is the pseudo-log-likelihood
+        of Salazar et al. (2020): the candidate is put in the gap, then each of its pieces is masked
+        in turn and the log-probability of the right piece is summed. Single-piece candidates thus
+        get exactly `log p(piece | context)`.
+
+        Args:
+            text_with_one_blank: str. A text with exactly one `[MASK]` marking the gap.
+            candidates: list of str. The words (or phrases) that could fill the gap.
+
+        Returns:
+            `(candidate, score)` pairs, best first; `result[0][0]` is the model's pick.
+
+        Example:
+        ```python
+        mlm.score_candidates("the cat sat on the [MASK]", ["mat", "log", "sky"])[0][0]
+        ```
+        """
+        (text,) = _check_texts(text_with_one_blank, "text_with_one_blank")
+        if text.count(MASK_TOKEN) != 1:
+            raise ValueError(
+                f"`text_with_one_blank` must contain exactly one {MASK_TOKEN}, received "
+                f"{text.count(MASK_TOKEN)} in {text!r}."
+            )
+        candidates = _check_texts(candidates, "candidates")
+        before, after = text.split(MASK_TOKEN)
+        tokenizer = self.preprocessor.tokenizer
+        mask_id = tokenizer.mask_token_id
+        sequences, positions, targets, owners = [], [], [], []
+        for index, candidate in enumerate(candidates):
+            pieces = self._token_ids(candidate)
+            if not pieces:
+                raise ValueError(f"`candidates` contains {candidate!r}, which has no tokens.")
+            head, tail = self._token_ids(before), self._token_ids(after)
+            ids = [tokenizer.cls_token_id, *head, *pieces, *tail, tokenizer.sep_token_id]
+            if len(ids) > self.sequence_length:
+                raise ValueError(
+                    f"`text_with_one_blank` with candidate {candidate!r} is {len(ids)} tokens, "
+                    f"longer than the model's sequence_length={self.sequence_length}."
+                )
+            for offset, piece in enumerate(pieces):
+                position = 1 + len(head) + offset
+                masked = list(ids)
+                masked[position] = mask_id
+                sequences.append(masked)
+                positions.append([position])
+                targets.append(piece)
+                owners.append(index)
+        log_probs = self._masked_log_probs(sequences, positions)
+        scores = np.zeros(len(candidates))
+        for row, target, owner in zip(log_probs, targets, owners):
+            scores[owner] += row[0][target]
+        order = np.argsort(-scores, kind="stable")
+        return [(candidates[i], float(scores[i])) for i in order]
+
+    @property
+    def sequence_length(self) -> int:
+        return self.preprocessor.sequence_length
+
+    def _token_ids(self, text: str) -> list[int]:
+        if not text.strip():
+            return []
+        ids = self.preprocessor.tokenizer([text])
+        return [int(i) for i in keras.ops.convert_to_numpy(_to_dense_row(ids))]
+
+    def _encode_with_masks(self, text: str, argument: str) -> tuple[list[int], list[int]]:
+        # `[MASK]` is split out before tokenizing: lower-casing would otherwise turn it into an
+        # ordinary word.
+        if MASK_TOKEN not in text:
+            raise ValueError(f"`{argument}` must contain {MASK_TOKEN}; received {text!r}.")
+        tokenizer = self.preprocessor.tokenizer
+        ids, positions = [tokenizer.cls_token_id], []
+        pieces = text.split(MASK_TOKEN)
+        for i, piece in enumerate(pieces):
+            ids.extend(self._token_ids(piece))
+            if i < len(pieces) - 1:
+                positions.append(len(ids))
+                ids.append(tokenizer.mask_token_id)
+        ids.append(tokenizer.sep_token_id)
+        if len(ids) > self.sequence_length:
+            raise ValueError(
+                f"`{argument}` entry {text!r} is {len(ids)} tokens, longer than the model's "
+                f"sequence_length={self.sequence_length}."
+            )
+        return ids, positions
+
+    def _masked_log_probs(self, sequences: list[list[int]], positions: list[list[int]], batch_size: int = 64):
+        """Log-probabilities over the vocabulary at the given positions of each sequence."""
+        length = self.sequence_length
+        width = max(len(p) for p in positions)
+        pad = self.preprocessor.tokenizer.pad_token_id
+        outputs = []
+        for start in range(0, len(sequences), batch_size):
+            chunk = sequences[start : start + batch_size]
+            chunk_positions = positions[start : start + batch_size]
+            token_ids = np.full((len(chunk), length), pad, "int32")
+            mask_positions = np.zeros((len(chunk), width), "int32")
+            for row, (ids, pos) in enumerate(zip(chunk, chunk_positions)):
+                token_ids[row, : len(ids)] = ids
+                mask_positions[row, : len(pos)] = pos
+            logits = self(
+                {
+                    "token_ids": token_ids,
+                    "segment_ids": np.zeros_like(token_ids),
+                    "padding_mask": (token_ids != pad).astype("int32"),
+                    "mask_positions": mask_positions,
+                },
+                training=False,
+            )
+            logits = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))
+            log_probs = logits - _logsumexp(logits)
+            outputs.extend(lp[: len(pos)] for lp, pos in zip(log_probs, chunk_positions))
+        return outputs
+
+
+def masked_lm_preprocessor(
+    vocabulary: Sequence[str] | str,
+    sequence_length: int = 128,
+    mask_rate: float = 0.15,
+    lowercase: bool = True,
+    strip_accents: bool | None = None,
+) -> keras_hub.models.BertMaskedLMPreprocessor:
+    """Builds keras-hub's masked-LM preprocessor (tokenize, pack, mask) for a WordPiece vocabulary."""
+    if not 0.0 < mask_rate < 1.0:
+        raise ValueError(f"`mask_rate` must be in (0, 1), received mask_rate={mask_rate!r}.")
+    if not isinstance(sequence_length, int) or sequence_length < 3:
+        raise ValueError(
+            f"`sequence_length` must be an integer >= 3, received sequence_length={sequence_length!r}."
+        )
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=list(vocabulary) if not isinstance(vocabulary, str) else vocabulary,
+        lowercase=lowercase,
+        strip_accents=lowercase if strip_accents is None else strip_accents,
+    )
+    return keras_hub.models.BertMaskedLMPreprocessor(
+        tokenizer=tokenizer,
+        sequence_length=sequence_length,
+        mask_selection_rate=mask_rate,
+        mask_selection_length=mask_slots(sequence_length, mask_rate),
+    )
+
+
+def mask_slots(sequence_length: int, mask_rate: float) -> int:
+    """How many prediction slots a masked sequence gets.
+
+    A fixed number keeps shapes static (one XLA compilation). Tokens are selected independently
+    with probability `mask_rate`, so the count varies per sequence; the mean plus three standard
+    deviations leaves room for almost every draw. Capping at the mean would bias the rate down
+    (≈13.8% instead of 15% at length 64).
+    """
+    mean = mask_rate * sequence_length
+    return min(sequence_length, max(1, math.ceil(mean + 3 * math.sqrt(mean * (1 - mask_rate)))))
+
+
+def _check_texts(texts, argument: str) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise ValueError(f"`{argument}` must be a string or a non-empty list of strings, received {texts!r}.")
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(
+                f"`{argument}` must contain only strings, received {type(text).__name__} {text!r}."
+            )
+    return list(texts)
+
+
+def _to_dense_row(ids):
+    # The tokenizer returns a ragged batch on TF and a list of lists elsewhere.
+    if hasattr(ids, "to_list"):
+        return np.array(ids.to_list()[0], "int32")
+    if isinstance(ids, list):
+        return np.array(ids[0], "int32")
+    return np.asarray(ids)[0]
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    peak = x.max(axis=-1, keepdims=True)
+    return peak + np.log(np.exp(x - peak).sum(axis=-1, keepdims=True))

@@ -1,0 +1,6 @@
+"""Training utilities: optimizers, schedules, callbacks."""
+
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training.schedules import WarmupDecay
+
+__all__ = ["make_adamw", "default_compile_kwargs", "WarmupDecay"]
