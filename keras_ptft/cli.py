@@ -1,40 +1,49 @@
-"""`keras-ptft` command line: the quickstart (and, as they land, pretrain/finetune/export/...)."""
+"""`keras-ptft`: the toolkit from a shell.
+
+Each sub-command lives in its own function below; `main` wires them to argparse.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="keras-ptft", description=__doc__)
+    parser = argparse.ArgumentParser(prog="keras-ptft", description="Pretrain, fine-tune and export transformers.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    quick = commands.add_parser(
-        "quickstart",
-        help="pretrain a BERT on the embedded corpus, fine-tune, compare with scratch, export",
-    )
-    quick.add_argument("--fast", action="store_true", help="a smaller run (about 2 minutes on 2 cores)")
-    quick.add_argument("--output-dir", default="saved_models", help="where artifacts go (default: saved_models)")
-    quick.add_argument("--seed", type=int, default=0)
-    quick.add_argument("--size", default=None, help="BERT size (tiny, mini, small, medium, base)")
-
+    _add_quickstart(commands)
     args = parser.parse_args(argv)
-    if args.command == "quickstart":
-        return _quickstart(args)
-    return 2
+    return args.run(args)
 
 
-def _quickstart(args) -> int:
-    import dataclasses
+def _add_quickstart(commands) -> None:
+    from keras_ptft.quickstart import MODELS
 
-    from keras_ptft.quickstart import CheckFailed, QuickstartSettings, run_quickstart
+    parser = commands.add_parser(
+        "quickstart",
+        help="the whole pretrain → fine-tune → export path on embedded data",
+        description="Pretrain on the embedded data, fine-tune, compare with training from scratch, "
+        "export to saved_models/ and check the export against the Keras model.",
+    )
+    parser.add_argument("--model", choices=sorted(MODELS), default="bert", help="model family (default: bert)")
+    parser.add_argument("--fast", action="store_true", help="a smaller run (about 2 minutes on 2 CPU cores)")
+    parser.add_argument("--output-dir", default="saved_models", help="where artifacts go (default: saved_models)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", default=None, help="backbone size, e.g. tiny or mini")
+    parser.set_defaults(run=_run_quickstart)
 
-    settings = QuickstartSettings.fast() if args.fast else QuickstartSettings()
+
+def _run_quickstart(args) -> int:
+    from keras_ptft.quickstart import CheckFailed, load
+
+    quickstart = load(args.model)
+    settings = quickstart.Settings.fast() if args.fast else quickstart.Settings()
     if args.size:
         settings = dataclasses.replace(settings, size=args.size)
     try:
-        run_quickstart(settings, output_dir=args.output_dir, seed=args.seed)
+        quickstart.run(settings, output_dir=args.output_dir, seed=args.seed)
     except CheckFailed as failure:
         print(f"\nkeras-ptft quickstart: CHECK FAILED: {failure}", file=sys.stderr)
         return 1

@@ -43,7 +43,10 @@ def reference(tmp_path_factory):
 def run_worker(backend, work_dir):
     pytest.importorskip({"jax": "jax", "torch": "torch"}[backend],
                         reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # The worker must import the same keras_ptft as this process, wherever it is installed from.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
     result = subprocess.run([sys.executable, WORKER, str(work_dir)], env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -1,4 +1,4 @@
-"""The main job: tokenizer → masked-LM pretraining → fine-tuning vs scratch → export → parity.
+"""BERT quickstart: tokenizer → masked-LM pretraining → fine-tuning vs scratch → export → parity.
 
 Runs on the embedded default data (standard-library docstrings), so it needs no download.
 """
@@ -12,9 +12,11 @@ import time
 import keras
 import numpy as np
 
+from keras_ptft.quickstart import CheckFailed
+
 
 @dataclasses.dataclass(frozen=True)
-class QuickstartSettings:
+class Settings:
     """The budget of one quickstart run; `fast()` is the ≤ 2-minute version the tests use."""
 
     size: str = "tiny"
@@ -31,20 +33,16 @@ class QuickstartSettings:
     max_train_examples: int | None = None
 
     @classmethod
-    def fast(cls) -> "QuickstartSettings":
+    def fast(cls) -> "Settings":
         return cls(vocabulary_size=2000, sequence_length=48, max_documents=2000, pretrain_epochs=2,
                    finetune_epochs=4)
-
-
-class CheckFailed(RuntimeError):
-    """A quickstart check did not hold; the CLI exits non-zero with its message."""
 
 
 def _phase(message: str) -> None:
     print(f"\n=== {message}", flush=True)
 
 
-def run_quickstart(settings: QuickstartSettings, output_dir: str = "saved_models", seed: int = 0) -> dict:
+def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Runs every phase and returns the summary figures; raises `CheckFailed` on a failed check."""
     import tensorflow as tf
 

@@ -1,0 +1,39 @@
+"""The main job end to end, in its --fast form, as a user runs it from a shell."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quickstart_fast_runs_every_phase_and_exports_a_working_savedmodel(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_ptft.cli", "quickstart", "--fast", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for phase in range(1, 7):
+        assert f"=== {phase}/6" in out
+    assert "keras-ptft quickstart summary" in out
+    # The exported SavedModel answers raw strings with plain TensorFlow (+ tensorflow-text ops).
+    manifest = json.loads((tmp_path / "quickstart" / "manifest.json").read_text())
+    assert manifest["kind"] == "text_classifier" and len(manifest["label_names"]) == 4
+    check = (
+        "import tensorflow as tf, tensorflow_text\n"
+        f"serve = tf.saved_model.load({str(tmp_path / 'quickstart' / '1')!r}).signatures['serving_default']\n"
+        "out = serve(texts=tf.constant(['Return the square root of x.', 'Open a socket connection.']))\n"
+        "print(out['probabilities'].shape, out['label_names'].numpy().tolist())\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert "(2, 4)" in loaded.stdout
+    assert (tmp_path / "quickstart_bert" / "model.weights.h5").exists()
+    assert (tmp_path / "quickstart" / "model.keras").exists()
