@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_ptft
 from keras_ptft.data import BertPreprocessor, save_vocabulary
 
 # Ids: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, the 5, cat 6, sat 7, on 8, mat 9, dog 10,
@@ -216,7 +217,10 @@ print(json.dumps({{
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_other_backends_eagerly_and_in_tf_data(backend):
     pytest.importorskip(backend)
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    # The subprocess must import the same keras_ptft as this process, wherever it comes from.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(keras_ptft.__file__)))
+    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": pythonpath}
     code = BACKEND_CHECK.format(vocabulary=json.dumps(VOCABULARY))
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300

@@ -110,7 +110,7 @@ def test_empty_corpus_is_rejected(tmp_path):
 
 def test_vocabulary_size_must_exceed_the_reserved_tokens():
     for size in (5, 3, 0, 12.5, "100"):
-        with pytest.raises(ValueError, match=rf"`vocabulary_size` must be an int larger.*={size!r}"):
+        with pytest.raises(ValueError, match=rf"`vocabulary_size` must be an int.*={size!r}"):
             train_wordpiece(["the cat sat"], vocabulary_size=size)
 
 
