@@ -62,7 +62,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     print(f"corpus: {len(corpus)} documents; classification: {len(train_texts)} train / "
           f"{len(task.test_texts)} test examples, classes {task.label_names}")
 
-    _phase(f"2/6 Training a WordPiece vocabulary of {settings.vocabulary_size} tokens")
+    _phase(f"2/6 Training a WordPiece vocabulary (at most {settings.vocabulary_size} tokens)")
     vocabulary = kp.data.train_wordpiece(corpus, vocabulary_size=settings.vocabulary_size)
     print(f"vocabulary: {len(vocabulary)} tokens, e.g. {vocabulary[100:110]}")
 

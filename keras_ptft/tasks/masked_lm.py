@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import keras
@@ -118,6 +119,15 @@ class MaskedLM(keras_hub.models.MaskedLM):
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]
         kwargs = {**default_compile_kwargs(), **kwargs}
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        if isinstance(x, (list, np.ndarray)) or isinstance(x, str):
+            x = _check_texts(x, "x")
+        with warnings.catch_warnings():
+            # The pooler is not part of the masked-LM objective; Keras would warn about it on
+            # every run.
+            warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     # === Inference: fill-mask and cloze ===
 
