@@ -53,9 +53,11 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     results: dict = {"settings": dataclasses.asdict(settings), "backend": keras.config.backend()}
 
     _phase("1/6 Loading the embedded corpus (standard-library docstrings and help topics)")
-    corpus = kp.data.load_embedded_corpus(max_documents=settings.max_documents, seed=seed)
     task = kp.data.load_embedded_classification(seed=seed)
-    train_texts, train_labels = task.train_texts, task.train_labels
+    train_texts, train_labels = list(task.train_texts), task.train_labels
+    # The classifier's training texts join the unlabeled corpus (task-adaptive pretraining, as
+    # in Gururangan et al., 2020); its test texts never do.
+    corpus = kp.data.load_embedded_corpus(max_documents=settings.max_documents, seed=seed) + train_texts
     if settings.max_train_examples is not None:
         train_texts = train_texts[: settings.max_train_examples]
         train_labels = train_labels[: settings.max_train_examples]
