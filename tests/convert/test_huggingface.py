@@ -241,3 +241,17 @@ def test_minilm_tokenizer_ids_match_hugging_face(minilm, tmp_path):
         got = [[int(i) for i in row if i not in (0, 101, 102)] for row in rows]
         for text, g, w in zip(texts, got, want):
             assert g == w, f"ids differ from Hugging Face on {text!r}"
+
+
+def test_hf_normalization_keeps_what_nfkc_case_folding_would_change():
+    from keras_ptft.convert.tokenizers import HuggingFaceBertPreprocessor
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "…", "ａ", "...", "a", "👨👩"]
+    preprocessor = HuggingFaceBertPreprocessor(vocabulary, sequence_length=7)
+    # HF's BertTokenizer: "…" and "Ａ" only lower-cased (NFKC would give "..." and "a"); the
+    # zero-width joiner (a format character) is dropped.
+    ids = np.asarray(preprocessor(["… Ａ 👨\u200d👩"])["token_ids"])[0].tolist()
+    assert ids == [2, 5, 6, 9, 3, 0, 0]
+    restored = HuggingFaceBertPreprocessor.from_config(preprocessor.get_config())
+    assert restored.lowercase and restored.strip_accents
+    assert np.asarray(restored(["… Ａ"])["token_ids"])[0].tolist() == [2, 5, 6, 3, 0, 0, 0]
