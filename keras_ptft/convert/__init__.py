@@ -1,0 +1,7 @@
+"""Convert: pretrained checkpoints from other ecosystems (Hugging Face folders, keras-hub
+presets) into keras_ptft models, and keras_ptft backbones back into keras-hub presets."""
+
+from keras_ptft.convert.huggingface import CONVERTERS, Converted, from_huggingface, register_converter
+from keras_ptft.convert.keras_hub_presets import from_keras_hub, to_keras_hub
+
+__all__ = ["from_huggingface", "from_keras_hub", "to_keras_hub", "Converted", "CONVERTERS", "register_converter"]
