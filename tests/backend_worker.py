@@ -51,7 +51,7 @@ def main(work_dir: str) -> None:
     labels = np.array([i % 3 for i in range(len(corpus))], "int32")
     classifier = kp.recipes.text_classifier(backbone, 3, vocabulary=vocabulary, sequence_length=16,
                                             learning_rate=1e-2)
-    history = classifier.fit(corpus, labels, batch_size=16, epochs=4, verbose=0)
+    history = classifier.fit(corpus, labels, batch_size=16, epochs=10, verbose=0)
     report["classifier_accuracy"] = history.history["accuracy"]
     probabilities = classifier.predict(corpus[:3], verbose=0)
     report["classifier_predict_shape"] = list(probabilities.shape)

@@ -71,4 +71,5 @@ def test_backend(backend, reference):
     # The recipe trains and predicts probabilities from raw strings.
     assert report["classifier_predict_shape"] == [3, 3]
     np.testing.assert_allclose(report["classifier_predict_sums"], 1.0, atol=1e-5)
-    assert report["classifier_accuracy"][-1] > report["classifier_accuracy"][0] or report["classifier_accuracy"][-1] > 0.5
+    # Each sentence has its own label (chance 1/3): a working recipe learns well above chance.
+    assert max(report["classifier_accuracy"][-3:]) > 0.6, report["classifier_accuracy"]
