@@ -152,7 +152,8 @@ class TextClassifier(keras_hub.models.Task):
         """Sets the length of a warm-up/decay schedule whose length was left open, before the
         first training step is traced."""
         schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
-        if not isinstance(schedule, WarmupDecay) or schedule.total_steps is not None:
+        # Any schedule with an open length (`WarmupDecay`, `OneCycle`) is sized here.
+        if not hasattr(schedule, "resolve") or getattr(schedule, "total_steps", 0) is not None:
             return
         if steps_per_epoch is None:
             steps_per_epoch = _count_batches(x, y, batch_size)

@@ -2,5 +2,7 @@
 
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
+from keras_ptft.training.schedules import CosineRestarts, OneCycle, StepDecay, training_steps
 
 __all__ = ["make_adamw", "default_compile_kwargs", "WarmupDecay"]
+__all__ += ["StepDecay", "CosineRestarts", "OneCycle", "training_steps"]
