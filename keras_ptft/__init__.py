@@ -12,6 +12,7 @@ bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocab))
 from keras_ptft import data, models, tasks, recipes, training, export
 from keras_ptft.version import __version__
 from keras_ptft import schedules
+from keras_ptft import callbacks
 
 __all__ = ["data", "models", "tasks", "recipes", "training", "export", "__version__"]
-__all__ += ["schedules"]
+__all__ += ["schedules", "callbacks"]

@@ -6,3 +6,6 @@ from keras_ptft.training.schedules import CosineRestarts, OneCycle, StepDecay, t
 
 __all__ = ["make_adamw", "default_compile_kwargs", "WarmupDecay"]
 __all__ += ["StepDecay", "CosineRestarts", "OneCycle", "training_steps"]
+from keras_ptft.training.lr_finder import find_learning_rate
+from keras_ptft.training.plots import plot_history
+__all__ += ["find_learning_rate", "plot_history"]
