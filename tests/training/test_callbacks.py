@@ -92,9 +92,10 @@ def test_sweep_and_suggestion_reference():
 
 @pytest.mark.slow
 def test_gradual_unfreezing_trains_the_top_block_first(toy_vocabulary):
-    backbone = Bert(vocabulary_size=len(toy_vocabulary), num_layers=2, num_heads=2, hidden_dim=16,
+    backbone = Bert(vocabulary_size=len(toy_vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
                     intermediate_dim=32, max_sequence_length=12)
-    classifier = text_classifier(backbone, 2, vocabulary=toy_vocabulary, sequence_length=12, learning_rate=1e-2)
+    classifier = text_classifier(backbone, 2, vocabulary=toy_vocabulary, sequence_length=12, learning_rate=1e-2,
+                                 verbose=False)
     texts = ["the cat sat on the mat", "the dog lay on the rug"] * 8
     labels = np.array([1, 0] * 8)
     callback = kp.callbacks.GradualUnfreezing(backbone, layers_per_epoch=1)
@@ -105,18 +106,17 @@ def test_gradual_unfreezing_trains_the_top_block_first(toy_vocabulary):
             snapshots.append({w.path: keras.ops.convert_to_numpy(w).copy() for w in backbone.weights})
 
     start = {w.path: keras.ops.convert_to_numpy(w).copy() for w in backbone.weights}
-    classifier.fit(texts, labels, batch_size=8, epochs=3, verbose=0, callbacks=[callback, Snapshot()])
-    assert callback.unfrozen == [1, 2, 2]
+    classifier.fit(texts, labels, batch_size=8, epochs=2, verbose=0, callbacks=[callback, Snapshot()])
+    assert callback.unfrozen == [1, 1]
 
     def changed(before, after, part):
         return any(not np.array_equal(before[p], after[p]) for p in before if part in p)
 
-    assert changed(start, snapshots[0], "transformer_layer_1")
-    assert not changed(start, snapshots[0], "transformer_layer_0")
+    # One block: epoch 0 trains it (and the pooler), epoch 1 the embeddings too.
+    assert changed(start, snapshots[0], "transformer_layer_0")
+    assert changed(start, snapshots[0], "pooled_dense")
     assert not changed(start, snapshots[0], "token_embedding")
-    assert changed(snapshots[0], snapshots[1], "transformer_layer_0")
-    assert not changed(snapshots[0], snapshots[1], "token_embedding")
-    assert changed(snapshots[1], snapshots[2], "token_embedding")
+    assert changed(snapshots[0], snapshots[1], "token_embedding")
     assert all(w.trainable for w in backbone.weights)
 
 
