@@ -14,6 +14,7 @@ from keras_ptft.recipes import techniques
 from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training import schedules as schedules_lib
+from keras_ptft.training.checkpoints import check_checkpoint_dir, resumable_callbacks
 from keras_ptft.training.schedules import WarmupDecay
 
 
@@ -117,6 +118,7 @@ class TextClassifier(keras_hub.models.Task):
         x = _normalize_texts(x)
         _check_labels(y, self.num_classes)
         self._resolve_schedule(x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
+        add_checkpoint_callbacks(self, kwargs)
         try:
             return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         except Exception as error:  # the tf.data label check surfaces as a backend error
@@ -189,6 +191,8 @@ def text_classifier(
     freeze_backbone: bool = False,
     freeze_layers: int = 0,
     lora_rank: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextClassifier:
@@ -237,6 +241,11 @@ def text_classifier(
         freeze_layers: int. Freeze the embeddings and this many lowest encoder blocks.
         lora_rank: int or None. Train rank-`lora_rank` LoRA adapters (keras-hub `enable_lora`)
             and the head instead of the backbone.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model
+            (`keras_ptft.training.resumable_callbacks`); run the same command again after a
+            crash to continue.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets
+            validation data, else `"loss"`.
         verbose: bool. Print the trainable-parameter count.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
@@ -281,6 +290,9 @@ def text_classifier(
     elif loss not in techniques.CLASSIFICATION_LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; valid names: {list(techniques.CLASSIFICATION_LOSSES)}.")
     classifier.compile(**compile_kwargs)
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(classifier, checkpoint_dir)  # refuse a foreign checkpoint now, not at fit
+    classifier.checkpoint_dir, classifier.checkpoint_monitor = checkpoint_dir, monitor
     return classifier
 
 
@@ -388,6 +400,19 @@ def apply_techniques(
     model.trainable_parameters = trainable
     if verbose:
         print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")
+
+
+def add_checkpoint_callbacks(model: keras.Model, fit_kwargs: dict) -> None:
+    """Adds the resumable-training callbacks to a `fit` call when the recipe got a `checkpoint_dir`."""
+    checkpoint_dir = getattr(model, "checkpoint_dir", None)
+    if checkpoint_dir is None:
+        return
+    monitor = getattr(model, "checkpoint_monitor", None)
+    if monitor is None:
+        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
+    callbacks = list(fit_kwargs.get("callbacks") or [])
+    # First, so an epoch is saved before any user callback hears it ended.
+    fit_kwargs["callbacks"] = resumable_callbacks(model, checkpoint_dir, monitor=monitor) + callbacks
 
 
 def size_schedule(model, x, y, batch_size, epochs, steps_per_epoch) -> None:

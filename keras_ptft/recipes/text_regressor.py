@@ -10,7 +10,14 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.recipes import techniques
-from keras_ptft.recipes.text_classifier import _normalize_texts, apply_techniques, resolve_backbone, size_schedule
+from keras_ptft.recipes.text_classifier import (
+    _normalize_texts,
+    add_checkpoint_callbacks,
+    apply_techniques,
+    resolve_backbone,
+    size_schedule,
+)
+from keras_ptft.training.checkpoints import check_checkpoint_dir
 from keras_ptft.training.optimization import default_compile_kwargs
 
 
@@ -61,6 +68,7 @@ class TextRegressor(keras_hub.models.Task):
                 raise ValueError("`y` must hold finite numbers for regression.")
         x = _normalize_texts(x)
         size_schedule(self, x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
+        add_checkpoint_callbacks(self, kwargs)
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
@@ -98,6 +106,8 @@ def text_regressor(
     freeze_backbone: bool = False,
     freeze_layers: int = 0,
     lora_rank: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextRegressor:
@@ -125,4 +135,7 @@ def text_regressor(
         lora_rank=lora_rank, verbose=verbose,
     )
     regressor.compile(**compile_kwargs)
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(regressor, checkpoint_dir)  # refuse a foreign checkpoint now, not at fit
+    regressor.checkpoint_dir, regressor.checkpoint_monitor = checkpoint_dir, monitor
     return regressor

@@ -9,3 +9,5 @@ __all__ += ["StepDecay", "CosineRestarts", "OneCycle", "training_steps"]
 from keras_ptft.training.lr_finder import find_learning_rate
 from keras_ptft.training.plots import plot_history
 __all__ += ["find_learning_rate", "plot_history"]
+from keras_ptft.training.checkpoints import load_history, resumable_callbacks
+__all__ += ["resumable_callbacks", "load_history"]
