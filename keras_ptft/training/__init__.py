@@ -11,3 +11,5 @@ from keras_ptft.training.plots import plot_history
 __all__ += ["find_learning_rate", "plot_history"]
 from keras_ptft.training.checkpoints import load_history, resumable_callbacks
 __all__ += ["resumable_callbacks", "load_history"]
+from keras_ptft.training.model_selection import cross_validate, search
+__all__ += ["cross_validate", "search"]
