@@ -15,3 +15,7 @@ from keras_ptft import convert
 
 __all__ = ["data", "models", "tasks", "recipes", "training", "export", "__version__"]
 __all__ += ["convert"]
+from keras_ptft import schedules
+from keras_ptft import callbacks
+
+__all__ += ["schedules", "callbacks"]

@@ -19,3 +19,5 @@ __all__ = [
     "save_vocabulary",
     "train_wordpiece",
 ]
+from keras_ptft.data.augment import augment_text, clean_text, embedding_neighbours
+__all__ += ["augment_text", "clean_text", "embedding_neighbours"]

@@ -5,3 +5,6 @@ from keras_ptft.recipes.sentence_embedder import SentenceEmbedder, sentence_embe
 
 __all__ = ["text_classifier", "TextClassifier", "SparseMacroF1"]
 __all__ += ["sentence_embedder", "SentenceEmbedder"]
+from keras_ptft.recipes.text_regressor import TextRegressor, text_regressor
+from keras_ptft.recipes import techniques
+__all__ += ["text_regressor", "TextRegressor", "techniques"]

@@ -10,8 +10,11 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.data.preprocessing import BertPreprocessor
+from keras_ptft.recipes import techniques
 from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training import schedules as schedules_lib
+from keras_ptft.training.checkpoints import check_checkpoint_dir, resumable_callbacks
 from keras_ptft.training.schedules import WarmupDecay
 
 
@@ -115,6 +118,7 @@ class TextClassifier(keras_hub.models.Task):
         x = _normalize_texts(x)
         _check_labels(y, self.num_classes)
         self._resolve_schedule(x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
+        add_checkpoint_callbacks(self, kwargs)
         try:
             return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
         except Exception as error:  # the tf.data label check surfaces as a backend error
@@ -149,16 +153,7 @@ class TextClassifier(keras_hub.models.Task):
         return super().preprocess_samples(x, y, sample_weight)
 
     def _resolve_schedule(self, x, y, batch_size, epochs, steps_per_epoch):
-        """Sets the length of a warm-up/decay schedule whose length was left open, before the
-        first training step is traced."""
-        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
-        if not isinstance(schedule, WarmupDecay) or schedule.total_steps is not None:
-            return
-        if steps_per_epoch is None:
-            steps_per_epoch = _count_batches(x, y, batch_size)
-        if steps_per_epoch:
-            schedule.resolve(int(epochs * steps_per_epoch))
-            self.train_function = None
+        size_schedule(self, x, y, batch_size, epochs, steps_per_epoch)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -181,6 +176,24 @@ def text_classifier(
     clipnorm: float | None = 1.0,
     dropout: float = 0.1,
     lowercase: bool = True,
+    optimizer: str | keras.optimizers.Optimizer = "adamw",
+    schedule: str = "linear",
+    loss: str = "cross_entropy",
+    label_smoothing: float = 0.0,
+    focal_gamma: float = 2.0,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    clipvalue: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    use_ema: bool = False,
+    precision: str | None = None,
+    layerwise_lr_decay: float | None = None,
+    freeze_backbone: bool = False,
+    freeze_layers: int = 0,
+    lora_rank: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
+    verbose: bool = True,
     **compile_kwargs,
 ) -> TextClassifier:
     """A compiled text classifier, ready for `fit()` on `(text, label)` data.
@@ -207,7 +220,34 @@ def text_classifier(
         clipnorm: float or None. Clip gradients to this global norm.
         dropout: float. Dropout before the classification layer.
         lowercase: bool. Used when building a preprocessor from `vocabulary`.
-        **compile_kwargs: passed to `compile()`, overriding any default (e.g. `optimizer=`).
+        optimizer: str or optimizer. `"sgd"`, `"momentum"`, `"adam"`, `"adamw"`, `"adagrad"`,
+            `"adadelta"`, `"lion"`, or an optimizer object used as is.
+        schedule: str. Decay after the warm-up: a `keras_ptft.schedules.WarmupDecay` decay
+            (`"linear"`, `"cosine"`, `"polynomial"`, `"exponential"`, `"inverse_sqrt"`,
+            `"constant"`) or `"one_cycle"`.
+        loss: str. `"cross_entropy"`, `"focal"` or `"hinge"`.
+        label_smoothing: float. Label smoothing of the cross-entropy and focal losses.
+        focal_gamma: float. Focusing parameter of the focal loss.
+        l1: float. L1 penalty on kernels and embeddings.
+        l2: float. L2 penalty on kernels and embeddings.
+        clipvalue: float or None. Clip each gradient element (instead of `clipnorm`).
+        gradient_accumulation_steps: int or None. Batches whose gradients are averaged per update.
+        use_ema: bool. Keep an exponential moving average of the weights (used after `fit`).
+        precision: str or None. `"mixed_bfloat16"` for bfloat16 compute with float32 weights;
+            None keeps the backbone's policy.
+        layerwise_lr_decay: float or None. Each encoder block below the top learns this factor
+            more slowly (e.g. 0.8).
+        freeze_backbone: bool. Train the head only.
+        freeze_layers: int. Freeze the embeddings and this many lowest encoder blocks.
+        lora_rank: int or None. Train rank-`lora_rank` LoRA adapters (keras-hub `enable_lora`)
+            and the head instead of the backbone.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model
+            (`keras_ptft.training.resumable_callbacks`); run the same command again after a
+            crash to continue.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets
+            validation data, else `"loss"`.
+        verbose: bool. Print the trainable-parameter count.
+        **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
     ```python
@@ -217,6 +257,48 @@ def text_classifier(
     ```
     """
     _check_num_classes(num_classes)
+    backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
+    if precision is not None:
+        backbone = techniques.with_dtype_policy(backbone, precision)
+    classifier = TextClassifier(
+        backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names, compile=False
+    )
+    apply_techniques(
+        classifier,
+        backbone,
+        compile_kwargs,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        schedule=schedule,
+        warmup_ratio=warmup_ratio,
+        total_steps=total_steps,
+        weight_decay=weight_decay,
+        clipnorm=clipnorm,
+        clipvalue=clipvalue,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        use_ema=use_ema,
+        l1=l1,
+        l2=l2,
+        layerwise_lr_decay=layerwise_lr_decay,
+        freeze_backbone=freeze_backbone,
+        freeze_layers=freeze_layers,
+        lora_rank=lora_rank,
+        verbose=verbose,
+    )
+    if "loss" not in compile_kwargs and (loss != "cross_entropy" or label_smoothing):
+        compile_kwargs["loss"] = techniques.make_loss(loss, num_classes, label_smoothing, focal_gamma)
+    elif loss not in techniques.CLASSIFICATION_LOSSES:
+        raise ValueError(f"Unknown loss {loss!r}; valid names: {list(techniques.CLASSIFICATION_LOSSES)}.")
+    classifier.compile(**compile_kwargs)
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(classifier, checkpoint_dir)  # refuse a foreign checkpoint now, not at fit
+    classifier.checkpoint_dir, classifier.checkpoint_monitor = checkpoint_dir, monitor
+    return classifier
+
+
+def resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase):
+    """The backbone (loaded when given a folder) and a matching preprocessor; shared by the
+    text recipes."""
     strip_accents = None
     if isinstance(backbone_or_path, (str, os.PathLike)):
         backbone = load_backbone(backbone_or_path)
@@ -246,7 +328,7 @@ def text_classifier(
         )
     if preprocessor is None:
         if vocabulary is None:
-            raise ValueError("`text_classifier` needs `vocabulary=` or `preprocessor=` with a backbone object.")
+            raise ValueError("`recipe needs `vocabulary=` or `preprocessor=` with a backbone object.")
         preprocessor = BertPreprocessor(
             vocabulary, sequence_length=sequence_length, lowercase=lowercase, strip_accents=strip_accents
         )
@@ -255,14 +337,96 @@ def text_classifier(
             f"The preprocessor's vocabulary has {preprocessor.vocabulary_size} tokens but the "
             f"backbone's `vocabulary_size` is {backbone.vocabulary_size}; they must match."
         )
-    classifier = TextClassifier(
-        backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names, compile=False
-    )
+    return backbone, preprocessor
+
+
+def apply_techniques(
+    model: keras.Model,
+    backbone: keras.Model,
+    compile_kwargs: dict,
+    *,
+    optimizer,
+    learning_rate: float,
+    schedule: str,
+    warmup_ratio: float,
+    total_steps: int | None,
+    weight_decay: float | None,
+    clipnorm: float | None,
+    clipvalue: float | None,
+    gradient_accumulation_steps: int | None,
+    use_ema: bool,
+    l1: float,
+    l2: float,
+    layerwise_lr_decay: float | None,
+    freeze_backbone: bool,
+    freeze_layers: int,
+    lora_rank: int | None,
+    verbose: bool,
+) -> None:
+    """The shared part of every fine-tuning recipe: freezing / LoRA, regularization and the
+    optimizer with its schedule, written into `compile_kwargs["optimizer"]`."""
+    if lora_rank is not None:
+        if freeze_backbone or freeze_layers:
+            raise ValueError("`lora_rank` already freezes the backbone; drop `freeze_backbone`/`freeze_layers`.")
+        techniques.enable_lora(backbone, lora_rank)
+    else:
+        techniques.freeze(backbone, freeze_backbone=freeze_backbone, freeze_layers=freeze_layers)
+    techniques.add_weight_regularization(model, l1=l1, l2=l2)
     if "optimizer" not in compile_kwargs:
-        schedule = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio)
-        compile_kwargs["optimizer"] = make_adamw(schedule, weight_decay=weight_decay, clipnorm=clipnorm)
-    classifier.compile(**compile_kwargs)
-    return classifier
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            built = optimizer
+        else:
+            if schedule == "one_cycle":
+                rate = schedules_lib.OneCycle(learning_rate, total_steps=total_steps)
+            elif schedule in schedules_lib.DECAYS:
+                rate = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio, decay=schedule)
+            else:
+                raise ValueError(
+                    f"Unknown schedule {schedule!r}; valid names: {list(schedules_lib.DECAYS) + ['one_cycle']}."
+                )
+            built = techniques.make_optimizer(
+                optimizer,
+                rate,
+                weight_decay=weight_decay,
+                clipnorm=None if clipvalue is not None else clipnorm,
+                clipvalue=clipvalue,
+                gradient_accumulation_steps=gradient_accumulation_steps,
+                use_ema=use_ema,
+            )
+        if layerwise_lr_decay is not None:
+            techniques.layerwise_decay(built, backbone, layerwise_lr_decay)
+        compile_kwargs["optimizer"] = built
+    trainable, total = techniques.count_params(model)
+    model.trainable_parameters = trainable
+    if verbose:
+        print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")
+
+
+def add_checkpoint_callbacks(model: keras.Model, fit_kwargs: dict) -> None:
+    """Adds the resumable-training callbacks to a `fit` call when the recipe got a `checkpoint_dir`."""
+    checkpoint_dir = getattr(model, "checkpoint_dir", None)
+    if checkpoint_dir is None:
+        return
+    monitor = getattr(model, "checkpoint_monitor", None)
+    if monitor is None:
+        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
+    callbacks = list(fit_kwargs.get("callbacks") or [])
+    # First, so an epoch is saved before any user callback hears it ended.
+    fit_kwargs["callbacks"] = resumable_callbacks(model, checkpoint_dir, monitor=monitor) + callbacks
+
+
+def size_schedule(model, x, y, batch_size, epochs, steps_per_epoch) -> None:
+    """Sets the length of a warm-up/decay schedule whose length was left open, before the
+    first training step is traced."""
+    schedule = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
+    # Any schedule with an open length (`WarmupDecay`, `OneCycle`) is sized here.
+    if not hasattr(schedule, "resolve") or getattr(schedule, "total_steps", 0) is not None:
+        return
+    if steps_per_epoch is None:
+        steps_per_epoch = _count_batches(x, y, batch_size)
+    if steps_per_epoch:
+        schedule.resolve(int(epochs * steps_per_epoch))
+        model.train_function = None
 
 
 def _check_num_classes(num_classes) -> None:

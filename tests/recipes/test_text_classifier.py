@@ -34,7 +34,7 @@ def test_defaults_a_practitioner_expects(toy_vocabulary):
     classifier = text_classifier(tiny_backbone(toy_vocabulary), 3, vocabulary=toy_vocabulary, sequence_length=12)
     optimizer = classifier.optimizer
     assert isinstance(optimizer, keras.optimizers.AdamW)
-    assert optimizer.clipnorm == 1.0 and optimizer.weight_decay == 0.01
+    assert optimizer.global_clipnorm == 1.0 and optimizer.weight_decay == 0.01
     schedule = optimizer._learning_rate
     assert isinstance(schedule, WarmupDecay) and schedule.decay == "linear" and schedule.warmup_ratio == 0.1
     # No weight decay on LayerNorm parameters and biases.

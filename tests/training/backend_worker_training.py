@@ -1,0 +1,48 @@
+"""Runs the training toolkit on the backend named in KERAS_BACKEND (set by the caller) and
+prints one JSON line of results for test_training_backends.py to check."""
+
+import json
+
+import keras
+import numpy as np
+
+import keras_ptft as kp
+from keras_ptft.models import Bert
+from keras_ptft.recipes import techniques
+
+keras.utils.set_random_seed(0)
+results = {"backend": keras.backend.backend()}
+steps = [0, 3, 10, 25, 60, 100]
+schedules = {
+    "warmup_cosine": kp.schedules.WarmupDecay(1e-3, total_steps=100, warmup_steps=10, decay="cosine"),
+    "inverse_sqrt": kp.schedules.WarmupDecay(1e-3, warmup_steps=10, decay="inverse_sqrt"),
+    "step": kp.schedules.StepDecay(1e-3, step_size=20, gamma=0.5),
+    "restarts": kp.schedules.CosineRestarts(1e-3, cycle_steps=20, t_mul=2.0),
+    "one_cycle": kp.schedules.OneCycle(1e-3, total_steps=100),
+}
+results["schedules"] = {
+    name: [float(keras.ops.convert_to_numpy(s(step))) for step in steps] for name, s in schedules.items()
+}
+
+# Per-batch schedule callback + logger inside fit.
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 4)).astype("float32")
+y = (x @ rng.normal(size=(4, 1))).astype("float32")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+logger = kp.callbacks.LearningRateLogger()
+schedule = kp.schedules.WarmupDecay(0.05, total_steps=8, warmup_steps=2)
+model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[kp.callbacks.LearningRateWarmupDecay(schedule), logger])
+results["logged_rates"] = logger.rates
+
+# A classifier with LoRA, lion, focal loss, accumulation and EMA trains.
+words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat"]
+bert = Bert(vocabulary_size=len(words), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+            max_sequence_length=8)
+classifier = kp.recipes.text_classifier(bert, 2, vocabulary=words, sequence_length=8, optimizer="lion",
+                                        learning_rate=3e-3, loss="focal", lora_rank=2,
+                                        gradient_accumulation_steps=2, use_ema=True, verbose=False)
+history = classifier.fit(["the cat sat", "the dog sat"] * 8, np.array([1, 0] * 8), batch_size=4, epochs=2, verbose=0)
+results["classifier_loss"] = history.history["loss"]
+results["lora_trainable"] = classifier.trainable_parameters
+print("RESULT " + json.dumps(results), flush=True)

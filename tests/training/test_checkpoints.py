@@ -1,0 +1,70 @@
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras
+import keras_ptft as kp
+from keras_ptft.models import Bert
+from keras_ptft.recipes import text_classifier
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_worker.py")
+
+
+def run_worker(checkpoint_dir, epochs, kill_after_epoch=None):
+    env = {**os.environ, "PYTHONPATH": REPO, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, WORKER, str(checkpoint_dir), str(epochs)], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env=env)
+    lines = []
+    for line in process.stdout:
+        lines.append(line.strip())
+        if kill_after_epoch is not None and line.strip() == f"EPOCH_END {kill_after_epoch}":
+            os.kill(process.pid, signal.SIGKILL)  # mid-way through the next epoch
+            break
+    process.wait(timeout=300)
+    return process.returncode, lines
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_finishes(tmp_path):
+    checkpoint_dir = tmp_path / "run"
+    code, lines = run_worker(checkpoint_dir, 4, kill_after_epoch=2)
+    assert code == -signal.SIGKILL and "DONE" not in " ".join(lines)
+    code, lines = run_worker(checkpoint_dir, 4)
+    assert code == 0
+    # The second run trained epochs 3 and 4 only, and the optimizer's step count continued.
+    assert [line for line in lines if line.startswith("EPOCH_END")] == ["EPOCH_END 3", "EPOCH_END 4"]
+    assert lines[-1] == "DONE iterations=16"
+    history = kp.training.load_history(checkpoint_dir)
+    assert history["epoch"] == [0, 1, 2, 3]
+    losses = history["loss"]
+    # Continuous: the resumed epochs go on from the trained weights, not from scratch.
+    assert losses[2] < losses[0] and losses[3] < losses[0]
+    assert (checkpoint_dir / "best.keras").exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, toy_vocabulary):
+    def model(hidden):
+        backbone = Bert(vocabulary_size=len(toy_vocabulary), num_layers=1, num_heads=2, hidden_dim=hidden,
+                        intermediate_dim=32, max_sequence_length=12)
+        return backbone
+
+    first = text_classifier(model(16), 2, vocabulary=toy_vocabulary, sequence_length=12,
+                            checkpoint_dir=tmp_path / "run", verbose=False)
+    first.fit(["the cat sat", "the dog lay"], [0, 1], epochs=1, verbose=0)
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert any(p.name == "model.json" for p in before) and any("backup" in str(p) for p in before)
+    with pytest.raises(ValueError, match="`checkpoint_dir`=.*different model.*nothing was overwritten"):
+        text_classifier(model(8), 2, vocabulary=toy_vocabulary, sequence_length=12,
+                        checkpoint_dir=tmp_path / "run", verbose=False)
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="not empty"):
+        kp.training.resumable_callbacks(plain, tmp_path / "other")
