@@ -1,6 +1,6 @@
 """Data: the embedded corpus and task, WordPiece training, strings → BERT inputs."""
 
-from keras_ptft.data.bpe import bpe_tokenizer, train_bpe, train_sentencepiece
+from keras_ptft.data.bpe import BPETokenizer, bpe_tokenizer, train_bpe, train_sentencepiece
 from keras_ptft.data.corpus import EmbeddedTask, load_embedded_classification, load_embedded_corpus
 from keras_ptft.data.preprocessing import BertPreprocessor
 from keras_ptft.data.wordpiece import (
@@ -20,4 +20,4 @@ __all__ = [
     "save_vocabulary",
     "train_wordpiece",
 ]
-__all__ += ["bpe_tokenizer", "train_bpe", "train_sentencepiece"]
+__all__ += ["BPETokenizer", "bpe_tokenizer", "train_bpe", "train_sentencepiece"]

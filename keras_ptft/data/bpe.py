@@ -17,12 +17,50 @@ import tensorflow as tf
 from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode, split_strings_for_bpe
 
 END_OF_TEXT = "<|endoftext|>"
+PADDING = "<|pad|>"
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class BPETokenizer(keras_hub.tokenizers.BytePairTokenizer):
+    """keras-hub's byte-level BPE tokenizer with `<|endoftext|>` as start/end and `<|pad|>` as padding.
+
+    keras-hub's `GPT2Tokenizer` pads with id 0 whatever token that is; generation stops on the end
+    token and treats padding equal to it as "already stopped", so the two must differ. This class
+    names both explicitly; `train_bpe` puts `<|pad|>` at id 0 and `<|endoftext|>` at id 1.
+
+    Args:
+        vocabulary: dict token → id, or a `vocabulary.json` path. Must contain both special tokens.
+        merges: list of `"a b"` rules, or a `merges.txt` path.
+        sequence_length: int or None. Pad/truncate outputs to this length.
+
+    Example:
+    ```python
+    vocab, merges = kp.data.train_bpe(texts, vocabulary_size=1000)
+    tokenizer = kp.data.BPETokenizer(vocab, merges)
+    tokenizer.detokenize(tokenizer("héllo 世界 🙂"))  # 'héllo 世界 🙂'
+    ```
+    """
+
+    def __init__(self, vocabulary=None, merges=None, **kwargs):
+        self._add_special_token(END_OF_TEXT, "end_token")
+        self._add_special_token(END_OF_TEXT, "start_token")
+        self._add_special_token(PADDING, "pad_token")
+        super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)
+
+    def set_vocabulary_and_merges(self, vocabulary, merges):
+        super().set_vocabulary_and_merges(vocabulary, merges)
+        if vocabulary is not None:
+            for token in (END_OF_TEXT, PADDING):
+                if token not in self.vocabulary:
+                    raise ValueError(
+                        f"`vocabulary` must contain the special token {token!r} (train_bpe adds it)."
+                    )
 
 
 def train_bpe(
     texts_or_files: Sequence[str] | str | os.PathLike,
     vocabulary_size: int,
-    special_tokens: Sequence[str] = (END_OF_TEXT,),
+    special_tokens: Sequence[str] = (PADDING, END_OF_TEXT),
     min_frequency: int = 2,
     verbose: bool = True,
 ) -> tuple[dict[str, int], list[str]]:
@@ -37,8 +75,8 @@ def train_bpe(
             per line). The training corpus.
         vocabulary_size: int. Total number of tokens wanted, special tokens and bytes included;
             must exceed `256 + len(special_tokens)`.
-        special_tokens: list of str. Tokens kept whole; the first is used as start/end of text
-            by `bpe_tokenizer`.
+        special_tokens: list of str. Tokens kept whole, given the first ids. `BPETokenizer` needs
+            the default two: `<|pad|>` (padding) and `<|endoftext|>` (start and end of text).
         min_frequency: int. A pair seen fewer times than this is never merged.
         verbose: bool. Print progress.
 
@@ -123,22 +161,15 @@ def train_bpe(
 
 def bpe_tokenizer(
     vocabulary: dict[str, int] | str, merges: Sequence[str] | str, sequence_length: int | None = None
-) -> keras_hub.models.GPT2Tokenizer:
-    """Wraps a trained vocabulary in keras-hub's GPT-2 tokenizer (`<|endoftext|>` as start/end).
-
-    Args:
-        vocabulary: dict token → id, or a `vocabulary.json` path.
-        merges: list of `"a b"` rules, or a `merges.txt` path.
-        sequence_length: int or None. Pad/truncate outputs to this length.
+) -> BPETokenizer:
+    """Shorthand for `BPETokenizer(vocabulary, merges, sequence_length=...)`.
 
     Example:
     ```python
-    tokenizer = bpe_tokenizer(vocab, merges)
+    tokenizer = bpe_tokenizer(*train_bpe(texts, vocabulary_size=1000))
     ```
     """
-    if isinstance(vocabulary, dict) and END_OF_TEXT not in vocabulary:
-        raise ValueError(f"`vocabulary` must contain {END_OF_TEXT!r} (train_bpe adds it by default).")
-    return keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=merges, sequence_length=sequence_length)
+    return BPETokenizer(vocabulary=vocabulary, merges=merges, sequence_length=sequence_length)
 
 
 def train_sentencepiece(
