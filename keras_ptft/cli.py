@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="keras-ptft", description="Pretrain, fine-tune and export transformers.")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_quickstart(commands)
+    _add_pretrain_gpt(commands)
+    _add_generate(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -47,6 +49,70 @@ def _run_quickstart(args) -> int:
     except CheckFailed as failure:
         print(f"\nkeras-ptft quickstart: CHECK FAILED: {failure}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_pretrain_gpt(commands) -> None:
+    parser = commands.add_parser("pretrain", help="pretrain a model from scratch on your own text")
+    parser.add_argument("model", choices=["gpt"], help="model family")
+    parser.add_argument("--corpus", nargs="+", required=True, help="UTF-8 text files (.txt or .txt.gz)")
+    parser.add_argument("--output-dir", default="saved_models/gpt", help="where the model goes")
+    parser.add_argument("--size", default="tiny", help="tiny, mini, small or 124M")
+    parser.add_argument("--vocabulary-size", type=int, default=2000)
+    parser.add_argument("--sequence-length", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=_run_pretrain_gpt)
+
+
+def _run_pretrain_gpt(args) -> int:
+    import os
+
+    from keras_ptft.quickstart import gpt
+
+    texts = []
+    for path in args.corpus:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"`--corpus` file {path!r} does not exist.")
+        texts.extend(_read_lines(path))
+    settings = gpt.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
+                            sequence_length=args.sequence_length, epochs=args.epochs,
+                            batch_size=args.batch_size, learning_rate=args.learning_rate)
+    gpt.pretrain(texts, settings, args.output_dir, seed=args.seed)
+    return 0
+
+
+def _read_lines(path: str) -> list[str]:
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [line.rstrip("\n") for line in handle if line.strip()]
+
+
+def _add_generate(commands) -> None:
+    parser = commands.add_parser("generate", help="generate text with a saved GPT")
+    parser.add_argument("path", help="a folder written by `keras-ptft pretrain gpt` / save_to_preset")
+    parser.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for a batch)")
+    parser.add_argument("--max-length", type=int, default=64, help="total tokens, prompt included")
+    parser.add_argument("--sampler", default="greedy", help="greedy, top_k, top_p, random or beam")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.set_defaults(run=_run_generate)
+
+
+def _run_generate(args) -> int:
+    import keras_ptft as kp
+
+    generator = kp.recipes.text_generator(args.path, sequence_length=args.max_length)
+    options = {"k": args.top_k, "p": args.top_p, "temperature": args.temperature, "seed": args.seed}
+    options = {key: value for key, value in options.items() if value is not None}
+    for text in generator.generate(args.prompt, max_length=args.max_length, sampler=args.sampler, **options):
+        print(text)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Data: the embedded corpus and task, WordPiece training, strings → BERT inputs."""
 
+from keras_ptft.data.bpe import BPETokenizer, bpe_tokenizer, train_bpe, train_sentencepiece
 from keras_ptft.data.corpus import EmbeddedTask, load_embedded_classification, load_embedded_corpus
 from keras_ptft.data.preprocessing import BertPreprocessor
 from keras_ptft.data.wordpiece import (
@@ -21,3 +22,4 @@ __all__ = [
 ]
 from keras_ptft.data.augment import augment_text, clean_text, embedding_neighbours
 __all__ += ["augment_text", "clean_text", "embedding_neighbours"]
+__all__ += ["BPETokenizer", "bpe_tokenizer", "train_bpe", "train_sentencepiece"]

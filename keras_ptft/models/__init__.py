@@ -1,6 +1,8 @@
 """Backbones: what a transformer *is*. They know nothing of how they are trained."""
 
 from keras_ptft.models.bert import BERT_SIZES, Bert
+from keras_ptft.models.gpt import GPT_SIZES, GPT
 from keras_ptft.models.presets import load_backbone, load_tokenizer
 
 __all__ = ["Bert", "BERT_SIZES", "load_backbone", "load_tokenizer"]
+__all__ += ["GPT", "GPT_SIZES"]

@@ -13,6 +13,7 @@ class CheckFailed(RuntimeError):
 
 # model family -> module implementing its quickstart
 MODELS = {"bert": "keras_ptft.quickstart.bert"}
+MODELS["gpt"] = "keras_ptft.quickstart.gpt"
 
 
 def load(model: str):

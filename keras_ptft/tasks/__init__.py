@@ -1,5 +1,7 @@
 """Pretraining tasks: wrap any backbone that offers the inputs they need."""
 
+from keras_ptft.tasks.causal_lm import CausalLM, make_sampler
 from keras_ptft.tasks.masked_lm import MaskedLM, masked_lm_preprocessor
 
 __all__ = ["MaskedLM", "masked_lm_preprocessor"]
+__all__ += ["CausalLM", "make_sampler"]

@@ -1,0 +1,62 @@
+"""Fine-tune a pretrained GPT to generate text: domain adaptation or instruction tuning."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from keras_ptft.models.presets import load_backbone, load_tokenizer
+from keras_ptft.tasks.causal_lm import CausalLM
+from keras_ptft.training.optimization import make_adamw
+
+
+def text_generator(
+    backbone_or_path: keras.Model | str | os.PathLike,
+    tokenizer: keras.layers.Layer | None = None,
+    sequence_length: int = 128,
+    learning_rate: float = 1e-4,
+    weight_decay: float = 0.01,
+    sampler: str = "greedy",
+) -> CausalLM:
+    """Returns a compiled `CausalLM` ready to fine-tune with `fit()`.
+
+    `fit()` then takes either plain texts (domain adaptation: every token is a target) or a dict
+    `{"prompts": [...], "responses": [...]}` (instruction / dialogue tuning: the model reads
+    `prompt + response` but the loss counts the response tokens and the end token only, so it
+    learns to answer, not to imitate prompts).
+
+    Args:
+        backbone_or_path: `keras_ptft.models.GPT`, or a folder written by `save_to_preset`
+            (backbone weights plus tokenizer).
+        tokenizer: the tokenizer, required when `backbone_or_path` is a model (or a folder without
+            one).
+        sequence_length: int. Training sequence length; longer examples are truncated.
+        learning_rate: float. AdamW learning rate (fine-tuning wants ~10x less than pretraining).
+        weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
+        sampler: str. Default sampler of `generate()`.
+
+    Example:
+    ```python
+    generator = kp.recipes.text_generator("saved_models/my_gpt", sequence_length=64)
+    generator.fit({"prompts": ["Q: 2+2?\\nA:"], "responses": [" 4"]}, epochs=3)
+    generator.generate("Q: 2+2?\\nA:", max_length=16)
+    ```
+    """
+    if isinstance(backbone_or_path, (str, os.PathLike)):
+        path = backbone_or_path
+        backbone = load_backbone(path)
+        tokenizer = tokenizer or load_tokenizer(path)
+    else:
+        backbone = backbone_or_path
+    if not isinstance(backbone, keras.Model) or not hasattr(backbone, "token_embedding"):
+        raise ValueError(
+            f"`backbone_or_path` must be a GPT backbone or a saved GPT folder, received {backbone!r}."
+        )
+    if tokenizer is None:
+        raise ValueError("`tokenizer` is required when the backbone does not come with one.")
+    if not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
+    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length)
+    generator.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
+    return generator

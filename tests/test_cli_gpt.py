@@ -1,0 +1,33 @@
+"""`keras-ptft pretrain gpt`, `keras-ptft generate` and the GPT quickstart registration."""
+
+import pytest
+
+from keras_ptft import cli
+from keras_ptft.quickstart import MODELS, load
+
+
+def test_gpt_quickstart_is_registered():
+    module = load("gpt")
+    assert MODELS["gpt"] == "keras_ptft.quickstart.gpt"
+    assert module.Settings().max_documents is None  # the full corpus by default
+    assert module.Settings.fast().max_documents < 1000
+
+
+@pytest.mark.slow
+def test_pretrain_then_generate(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["the cat sat on the mat", "the dog lay on the rug"] * 30), encoding="utf-8")
+    output = tmp_path / "gpt"
+    assert cli.main(["pretrain", "gpt", "--corpus", str(corpus), "--output-dir", str(output), "--vocabulary-size",
+                     "275", "--sequence-length", "16", "--epochs", "1", "--size", "tiny"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out perplexity after" in printed
+    assert (output / "config.json").exists()
+    assert cli.main(["generate", str(output), "--prompt", "the cat", "--prompt", "the", "--max-length", "10"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("the cat") and lines[-1].startswith("the")
+
+
+def test_pretrain_rejects_a_missing_corpus(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--corpus"):
+        cli.main(["pretrain", "gpt", "--corpus", str(tmp_path / "missing.txt")])
