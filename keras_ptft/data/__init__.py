@@ -2,6 +2,7 @@
 
 from keras_ptft.data.corpus import EmbeddedTask, load_embedded_classification, load_embedded_corpus
 from keras_ptft.data.preprocessing import BertPreprocessor
+from keras_ptft.data.images import SHAPE_CLASSES, ShapesDataset, generate_shapes
 from keras_ptft.data.wordpiece import (
     SPECIAL_TOKENS,
     load_vocabulary,
@@ -19,3 +20,4 @@ __all__ = [
     "save_vocabulary",
     "train_wordpiece",
 ]
+__all__ += ["generate_shapes", "ShapesDataset", "SHAPE_CLASSES"]

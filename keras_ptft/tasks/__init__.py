@@ -1,5 +1,7 @@
 """Pretraining tasks: wrap any backbone that offers the inputs they need."""
 
 from keras_ptft.tasks.masked_lm import MaskedLM, masked_lm_preprocessor
+from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling, save_reconstruction_grid
 
 __all__ = ["MaskedLM", "masked_lm_preprocessor"]
+__all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
