@@ -102,3 +102,65 @@ def _colours(rng: np.random.Generator, channels: int):
         colour = rng.uniform(0, 255, channels)
         if min(np.linalg.norm(colour - b) for b in background) >= 90:
             return background, colour
+
+
+def image_augmenter(
+    image_shape,
+    num_classes: int,
+    random_flip: bool = True,
+    crop_padding: int = 0,
+    rand_augment: bool = False,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+    seed: int | None = None,
+):
+    """A `tf.data` map function `(images, one_hot_labels) -> (images, labels)` for training batches.
+
+    It chains Keras' own preprocessing layers, which run inside `tf.data` on every backend:
+    `RandomFlip` (horizontal), zero-padding by `crop_padding` then `RandomCrop` back to size,
+    `RandAugment` (2 ops, magnitude 0.5) and, per batch, `MixUp` or `CutMix` (which mix the
+    labels too, hence one-hot labels). Images are float32 in [0, 255] in and out.
+
+    Example:
+    ```python
+    augment = image_augmenter((32, 32, 3), num_classes=10, crop_padding=4, mixup_alpha=0.2)
+    dataset = dataset.map(augment)
+    ```
+    """
+    import keras
+    import tensorflow as tf
+
+    height, width = image_shape[0], image_shape[1]
+    flip = keras.layers.RandomFlip("horizontal", seed=seed) if random_flip else None
+    crop = keras.layers.RandomCrop(height, width, seed=seed) if crop_padding else None
+    randaug = keras.layers.RandAugment(value_range=(0, 255), seed=seed) if rand_augment else None
+    mixers = []
+    if mixup_alpha:
+        mixers.append(keras.layers.MixUp(alpha=mixup_alpha, seed=seed))
+    if cutmix_alpha:
+        mixers.append(keras.layers.CutMix(factor=cutmix_alpha, seed=seed))
+
+    def augment(images, labels):
+        images = tf.cast(images, "float32")
+        if flip is not None:
+            images = flip(images, training=True)
+        if crop is not None:
+            p = crop_padding
+            images = crop(tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]]), training=True)
+        if randaug is not None:
+            images = randaug(images, training=True)
+        if mixers:
+            def mix(layer):
+                def apply():
+                    mixed = layer({"images": images, "labels": labels}, training=True)
+                    return mixed["images"], tf.cast(mixed["labels"], "float32")
+
+                return apply
+
+            if len(mixers) == 1:
+                images, labels = mix(mixers[0])()
+            else:  # as in timm: MixUp or CutMix, half the batches each
+                images, labels = tf.cond(tf.random.uniform(()) < 0.5, mix(mixers[0]), mix(mixers[1]))
+        return tf.ensure_shape(images, (None, *image_shape)), labels
+
+    return augment

@@ -38,15 +38,16 @@ def main(work_dir: str) -> None:
     keras.utils.set_random_seed(0)
     vit = kp.models.ViT(image_shape=(16, 16, 3), patch_size=4, num_layers=1, num_heads=2, hidden_dim=16,
                         intermediate_dim=32)
-    mae = kp.tasks.MaskedImageModeling(vit, decoder_dim=16, decoder_layers=1, decoder_heads=2)
+    mae = kp.tasks.MaskedImageModeling(vit, decoder_dim=16, decoder_layers=1, decoder_heads=2,
+                                       normalize_targets=False)
     mae.compile(optimizer=keras.optimizers.Adam(3e-3))
-    history = mae.fit(data.images, batch_size=16, epochs=6, verbose=0)
+    history = mae.fit(data.images, batch_size=32, epochs=8, verbose=0)
     report["mae_loss"] = history.history["loss"]
 
     # 3. The classifier recipe trains and predicts probabilities from uint8 images.
     if hasattr(kp.recipes, "image_classifier"):
         classifier = kp.recipes.image_classifier(vit, num_classes=4, learning_rate=1e-3)
-        classifier.fit(data.images, data.labels, batch_size=16, epochs=1, verbose=0)
+        classifier.fit(data.images, data.labels, batch_size=32, epochs=1, verbose=0)
         probabilities = classifier.predict(data.images[:4], verbose=0)
         report["classifier_predict_shape"] = list(probabilities.shape)
         report["classifier_predict_sums"] = probabilities.sum(-1).tolist()
