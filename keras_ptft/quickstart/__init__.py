@@ -13,6 +13,7 @@ class CheckFailed(RuntimeError):
 
 # model family -> module implementing its quickstart
 MODELS = {"bert": "keras_ptft.quickstart.bert"}
+MODELS["vit"] = "keras_ptft.quickstart.vit"
 
 
 def load(model: str):

@@ -167,5 +167,3 @@ def test_backend_parity(backend, reference):
         assert np.max(np.abs(outputs[name] - expected[name])) <= 1e-4, name
     # Pretraining learns on this backend too.
     assert report["mae_loss"][-1] < 0.8 * report["mae_loss"][0], report["mae_loss"]
-    assert report["classifier_predict_shape"] == [4, 4]
-    np.testing.assert_allclose(report["classifier_predict_sums"], 1.0, atol=1e-5)
