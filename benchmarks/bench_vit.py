@@ -52,10 +52,11 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--png", default=None, help="write an MAE reconstruction grid here")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default=DATA, help="the CIFAR-10 .npz (default: <repo>/../shared/data/cifar10)")
     args = parser.parse_args()
-    if not os.path.exists(DATA):
-        raise FileNotFoundError(f"CIFAR-10 is expected at {DATA} (the project's shared data folder).")
-    data = np.load(DATA)
+    if not os.path.exists(args.data):
+        raise FileNotFoundError(f"CIFAR-10 is expected at {args.data} (the project's shared data folder).")
+    data = np.load(args.data)
     x_train, y_train = data["x_train"][: args.train_limit], data["y_train"][: args.train_limit].astype("int32")
     x_test, y_test = data["x_test"], data["y_test"].astype("int32")
     overrides = {}
