@@ -3,6 +3,7 @@
 from keras_ptft.data.bpe import BPETokenizer, bpe_tokenizer, train_bpe, train_sentencepiece
 from keras_ptft.data.corpus import EmbeddedTask, load_embedded_classification, load_embedded_corpus
 from keras_ptft.data.preprocessing import BertPreprocessor
+from keras_ptft.data.images import SHAPE_CLASSES, ShapesDataset, generate_shapes
 from keras_ptft.data.wordpiece import (
     SPECIAL_TOKENS,
     load_vocabulary,
@@ -23,3 +24,4 @@ __all__ = [
 from keras_ptft.data.augment import augment_text, clean_text, embedding_neighbours
 __all__ += ["augment_text", "clean_text", "embedding_neighbours"]
 __all__ += ["BPETokenizer", "bpe_tokenizer", "train_bpe", "train_sentencepiece"]
+__all__ += ["generate_shapes", "ShapesDataset", "SHAPE_CLASSES"]

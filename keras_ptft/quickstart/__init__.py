@@ -12,8 +12,11 @@ class CheckFailed(RuntimeError):
 
 
 # model family -> module implementing its quickstart
-MODELS = {"bert": "keras_ptft.quickstart.bert"}
-MODELS["gpt"] = "keras_ptft.quickstart.gpt"
+MODELS = {
+    "bert": "keras_ptft.quickstart.bert",
+    "gpt": "keras_ptft.quickstart.gpt",
+    "vit": "keras_ptft.quickstart.vit",
+}
 
 
 def load(model: str):

@@ -10,3 +10,8 @@ from keras_ptft.recipes.text_regressor import TextRegressor, text_regressor
 from keras_ptft.recipes import techniques
 __all__ += ["text_regressor", "TextRegressor", "techniques"]
 __all__ += ["text_generator"]
+from keras_ptft.recipes.image_classifier import ImageClassifier, image_classifier
+from keras_ptft.recipes.image_segmenter import CrossEntropyDiceLoss, ImageSegmenter, MeanDice, image_segmenter
+
+__all__ += ["image_classifier", "ImageClassifier"]
+__all__ += ["image_segmenter", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]

@@ -2,6 +2,8 @@
 
 from keras_ptft.tasks.causal_lm import CausalLM, make_sampler
 from keras_ptft.tasks.masked_lm import MaskedLM, masked_lm_preprocessor
+from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling, save_reconstruction_grid
 
 __all__ = ["MaskedLM", "masked_lm_preprocessor"]
 __all__ += ["CausalLM", "make_sampler"]
+__all__ += ["MaskedImageModeling", "save_reconstruction_grid"]

@@ -1,0 +1,169 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ptft.models import VIT_SIZES, ViT, load_backbone
+from keras_ptft.models.common import resolve_size
+from keras_ptft.models.vit import check_images, patchify, sincos_position_embedding, unpatchify
+
+WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_vit.py")
+
+
+def small_vit(**kwargs):
+    config = dict(image_shape=(16, 8, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16)
+    config.update(kwargs)
+    return ViT(**config)
+
+
+def numpy_patches(images, p):
+    # Independent reference: patches cut out with explicit loops, row-major.
+    n, h, w, c = images.shape
+    return np.stack([
+        np.stack([images[i, r:r + p, s:s + p].reshape(-1) for r in range(0, h, p) for s in range(0, w, p)])
+        for i in range(n)
+    ])
+
+
+@pytest.mark.parametrize("pooling,tokens", [("token", 9), ("mean", 8)])
+def test_outputs_and_pooling(pooling, tokens):
+    vit = small_vit(pooling=pooling)
+    images = np.random.default_rng(0).random((2, 16, 8, 3)).astype("float32")
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in vit(images).items()}
+    assert out["sequence_output"].shape == (2, tokens, 8)
+    expected = out["sequence_output"][:, 0] if pooling == "token" else out["sequence_output"].mean(1)
+    np.testing.assert_allclose(out["pooled_output"], expected, atol=1e-6)
+
+
+def test_patch_embedding_is_a_linear_map_of_flattened_patches():
+    vit = small_vit()
+    images = np.random.default_rng(1).random((2, 16, 8, 3)).astype("float32")
+    kernel, bias = [keras.ops.convert_to_numpy(w) for w in vit.patch_embedding.weights]
+    positions = keras.ops.convert_to_numpy(vit.patch_positions.embeddings)
+    expected = numpy_patches(images, 4) @ kernel.reshape(-1, 8) + bias + positions
+    got = keras.ops.convert_to_numpy(vit.embed_patches(images))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(patchify(images, 4)), numpy_patches(images, 4))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(unpatchify(patchify(images, 4), 4, (16, 8, 3))), images)
+
+
+def test_sincos_positions_match_the_formula():
+    table = sincos_position_embedding(3, 4, 8)
+    omega = np.array([1.0, 1.0 / 100])  # 1 / 10000^(k / 2) for k = 0, 1
+    for index in range(12):
+        row, col = divmod(index, 4)
+        expected = np.concatenate([np.sin(row * omega), np.cos(row * omega), np.sin(col * omega), np.cos(col * omega)])
+        np.testing.assert_allclose(table[index], expected, atol=1e-6)
+    vit = small_vit(position_embedding="sincos")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(vit.patch_positions.embeddings), sincos_position_embedding(4, 2, 8))
+    assert not vit.patch_positions.trainable_weights
+
+
+def test_any_divisible_size_and_grey_images():
+    vit = small_vit(image_shape=(28, 28, 1), patch_size=7, pooling="mean")
+    out = vit(np.zeros((1, 28, 28, 1), "float32"))
+    assert tuple(out["sequence_output"].shape) == (1, 16, 8)
+
+
+def test_named_sizes_match_keras_hub_parameter_counts():
+    from keras_hub.models import ViTBackbone
+
+    # keras-hub's ViT (patch conv, class token, pre-LN blocks, final LN) is the independent
+    # reference for the parameter count of `tiny`. It keeps a position vector for the class token
+    # besides the token itself; ours folds the two into one learned vector (192 fewer parameters,
+    # the same function).
+    reference = ViTBackbone(image_shape=(32, 32, 3), patch_size=4, num_layers=4, num_heads=3, hidden_dim=192,
+                            mlp_dim=768, use_mha_bias=True)
+    assert ViT.from_size("tiny").count_params() == reference.count_params() - 192
+    # ViT-B/16 (Dosovitskiy et al.): 224x224, patch 16, 12 layers of width 768 and 12 heads.
+    assert resolve_size(VIT_SIZES, "base/16", {}) == dict(
+        image_shape=(224, 224, 3), patch_size=16, num_layers=12, hidden_dim=768, num_heads=12, intermediate_dim=3072
+    )
+
+
+def test_serialization_round_trip(tmp_path):
+    vit = small_vit(pooling="mean", position_embedding="sincos", dropout=0.1)
+    images = np.random.default_rng(2).random((2, 16, 8, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(vit(images)["pooled_output"])
+    clone = ViT.from_config(json.loads(json.dumps(vit.get_config())))
+    assert clone.get_config() == vit.get_config()
+    vit.save(tmp_path / "vit.keras")
+    loaded = keras.saving.load_model(tmp_path / "vit.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)["pooled_output"]), expected, atol=1e-6)
+    vit.save_to_preset(str(tmp_path / "preset"))
+    loaded = load_backbone(tmp_path / "preset")
+    assert isinstance(loaded, ViT)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)["pooled_output"]), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(image_shape=(18, 8, 3)), "divisible by `patch_size`"),
+        (dict(image_shape=(16, 8, 2)), "1 or 3 channels"),
+        (dict(pooling="max"), "`pooling`"),
+        (dict(position_embedding="rope"), "`position_embedding`"),
+        (dict(num_heads=3), "divisible by `num_heads`"),
+        (dict(patch_size=0), "`patch_size`"),
+    ],
+)
+def test_bad_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small_vit(**kwargs)
+
+
+def test_check_images():
+    check_images(np.zeros((2, 16, 8, 3), "uint8"), (16, 8, 3))
+    with pytest.raises(ValueError, match="channel"):
+        check_images(np.zeros((2, 16, 8, 1), "uint8"), (16, 8, 3))
+    with pytest.raises(ValueError, match="uint8"):
+        check_images(np.zeros((2, 16, 8, 3), "float32"), (16, 8, 3))
+    with pytest.raises(ValueError, match=r"shape \(batch, 16, 8, 3\)"):
+        check_images(np.zeros((2, 8, 8, 3), "uint8"), (16, 8, 3))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The TensorFlow side of the backend checks: weights, inputs, outputs and an MAE loss."""
+    from keras_ptft.tasks import MaskedImageModeling
+
+    work_dir = tmp_path_factory.mktemp("vit_backends")
+    keras.utils.set_random_seed(3)
+    vit = small_vit(num_layers=2, hidden_dim=16, intermediate_dim=32)
+    mae = MaskedImageModeling(vit, decoder_dim=8, decoder_layers=1, decoder_heads=2)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 16, 8, 3)).astype("uint8")
+    noise = rng.random((3, vit.num_patches)).astype("float32")
+    mae(images, noise=noise)
+    with open(work_dir / "mae_config.json", "w") as handle:
+        json.dump(keras.saving.serialize_keras_object(mae), handle)
+    mae.save_weights(work_dir / "mae.weights.h5")
+    np.savez(work_dir / "inputs.npz", images=images, noise=noise)
+    outputs = {k: keras.ops.convert_to_numpy(v) for k, v in vit(images.astype("float32") / 255).items()}
+    outputs["mae_loss"] = keras.ops.convert_to_numpy(mae.compute_loss(images, None, mae(images, noise=noise)))
+    return work_dir, outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_backend_parity(backend, reference):
+    pytest.importorskip(backend, reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
+    work_dir, expected = reference
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
+    result = subprocess.run([sys.executable, WORKER, str(work_dir)], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(work_dir / f"{backend}_vit_report.json") as handle:
+        report = json.load(handle)
+    assert report["backend"] == backend
+    outputs = dict(np.load(work_dir / f"{backend}_vit_outputs.npz"))
+    for name in ("sequence_output", "pooled_output", "mae_loss"):
+        assert np.max(np.abs(outputs[name] - expected[name])) <= 1e-4, name
+    # Pretraining learns on this backend too.
+    assert report["mae_loss"][-1] < 0.8 * report["mae_loss"][0], report["mae_loss"]
