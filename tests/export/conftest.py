@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+import keras
+from keras_ptft.data import train_wordpiece
+from keras_ptft.models import Bert
+from keras_ptft.recipes import text_classifier
+
+# English, accented Latin and Chinese sentences: the tokenizer and parity test set.
+MULTILINGUAL = [
+    "The film was wonderful, moving and funny!",
+    "A dull, tedious plot; the actors looked bored.",
+    "It's not bad... actually it's (quite) good? 10/10 — I'd watch it again.",
+    "Un café crème, s'il vous plaît: très naïf, déjà vu.",
+    "Über-schön! Ärger, Öl und Straße in Zürich.",
+    "El niño comió jalapeños en la mañana; ¿qué pasó?",
+    "Crème brûlée à la française, façade élégante.",
+    "这部电影很好看，演员的表演非常自然。",
+    "我不喜欢这个酒店, the room was dirty and 服务很差!",
+    "酒店位置很好，早餐一般。Breakfast was OK.",
+    "MIXED case WoRdS and UPPER CASE SHOUTING",
+    "tabs\tand\nnewlines  and   spaces",
+    "numbers 3.14 and 1,000,000 and 42nd street",
+    "",
+]
+POSITIVE = ["wonderful", "good", "great", "很好", "très bien"]
+NEGATIVE = ["dull", "bad", "boring", "很差", "pas bien"]
+
+
+def toy_sentiment(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        filler = " ".join(rng.choice(["the", "film", "was", "酒店", "café"], size=3))
+        texts.append(f"{filler} {word} {filler}")
+        labels.append(label)
+    return texts, np.array(labels, "int32")
+
+
+@pytest.fixture(scope="session")
+def vocabulary():
+    texts, _ = toy_sentiment()
+    return train_wordpiece(MULTILINGUAL * 4 + texts, vocabulary_size=150)
+
+
+@pytest.fixture(scope="session")
+def classifier(vocabulary):
+    """A tiny untrained classifier whose output layer reads the pooled output's main direction of
+    variation, so labels split about evenly with clear margins (as a trained model's would)
+    without spending test time on training."""
+    keras.utils.set_random_seed(7)
+    backbone = Bert(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
+                    intermediate_dim=32, max_sequence_length=16)
+    model = text_classifier(backbone, 2, vocabulary=vocabulary, sequence_length=16,
+                            label_names=["negative", "positive"], jit_compile=False)
+    # A larger pooler kernel spreads the pooled outputs of different texts apart (an untrained
+    # pooler maps them all close together), so a moderate output layer gives clear margins.
+    backbone.pooled_dense.kernel.assign(backbone.pooled_dense.kernel * 20.0)
+    texts, _ = toy_sentiment()
+    pooled = np.asarray(backbone(model.preprocessor(texts + MULTILINGUAL))["pooled_output"])
+    direction = np.linalg.svd(pooled - pooled.mean(0), full_matrices=False)[2][0]
+    scores = pooled @ direction
+    scale = 1.2 / scores.std()
+    model.output_dense.kernel.assign(np.stack([-direction, direction], 1) * scale / 2)
+    model.output_dense.bias.assign(np.array([1.0, -1.0]) * np.median(scores) * scale / 2)
+    return model
+
+
+def reference(model, texts):
+    """The Keras model's probabilities, computed directly (fast: no tf.data pipeline)."""
+    return np.asarray(model(model.preprocessor(texts), training=False))
+
+
+@pytest.fixture(scope="session")
+def exported(classifier, tmp_path_factory):
+    """One float export with every format, shared by the tests that only read it."""
+    from keras_ptft.export import export
+
+    texts, _ = toy_sentiment(32, seed=1)
+    return export(classifier, tmp_path_factory.mktemp("exports") / "sentiment",
+                  verify_data=texts + MULTILINGUAL)
