@@ -5,7 +5,7 @@ import pytest
 
 from keras_ptft.cli import main
 
-from tests.export.conftest import reference
+from export_helpers import reference
 
 
 def test_predict_prints_one_json_line_per_text(exported, classifier, capsys):

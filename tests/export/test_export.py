@@ -9,7 +9,7 @@ import pytest
 import keras
 from keras_ptft.export import ExportCheckFailed, Predictor, export, verify
 
-from tests.export.conftest import MULTILINGUAL, reference, toy_sentiment
+from export_helpers import MULTILINGUAL, reference, toy_sentiment
 
 
 def test_export_writes_a_complete_verified_folder(exported, classifier):

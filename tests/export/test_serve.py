@@ -8,7 +8,7 @@ import pytest
 from keras_ptft.export import Predictor
 from keras_ptft.export.serve import Server
 
-from tests.export.conftest import reference
+from export_helpers import reference
 
 
 class CountingPredictor:

@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras_ptft.data import BertPreprocessor
 from keras_ptft.export.text_ops import KNOWN_DIFFERENCES, FastBertPacker, check_fast_tokenizer_compatible
 
-from tests.export.conftest import MULTILINGUAL
+from export_helpers import MULTILINGUAL
 
 
 def _tflite_packer(packer):
