@@ -26,3 +26,13 @@ def classifier(vocabulary):
     texts, labels = toy_sentiment()
     model.fit(texts, labels, batch_size=16, epochs=4, verbose=0)
     return model
+
+
+@pytest.fixture(scope="session")
+def exported(classifier, tmp_path_factory):
+    """One float export with every format, shared by the tests that only read it."""
+    from keras_ptft.export import export
+
+    texts, _ = toy_sentiment(32, seed=1)
+    return export(classifier, tmp_path_factory.mktemp("exports") / "sentiment",
+                  verify_data=texts + MULTILINGUAL)

@@ -38,13 +38,3 @@ def toy_sentiment(n=64, seed=0):
 def reference(model, texts):
     """The Keras model's probabilities, computed directly (fast: no tf.data pipeline)."""
     return np.asarray(model(model.preprocessor(texts), training=False))
-
-
-@pytest.fixture(scope="session")
-def exported(classifier, tmp_path_factory):
-    """One float export with every format, shared by the tests that only read it."""
-    from keras_ptft.export import export
-
-    texts, _ = toy_sentiment(32, seed=1)
-    return export(classifier, tmp_path_factory.mktemp("exports") / "sentiment",
-                  verify_data=texts + MULTILINGUAL)
