@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_quickstart(commands)
     _add_pretrain_gpt(commands)
     _add_generate(commands)
+    _add_export(commands)
+    _add_predict(commands)
+    _add_serve(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -113,6 +116,113 @@ def _run_generate(args) -> int:
     options = {key: value for key, value in options.items() if value is not None}
     for text in generator.generate(args.prompt, max_length=args.max_length, sampler=args.sampler, **options):
         print(text)
+    return 0
+
+
+def _add_export(commands) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export a saved Keras model (.keras) to SavedModel / TFLite, verified",
+        description="Export a model saved with model.save('...keras') to an export folder with a manifest; "
+        "each artifact is checked against the Keras model.",
+    )
+    parser.add_argument("model", help="the .keras file")
+    parser.add_argument("path", help="the export folder, e.g. saved_models/sentiment")
+    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite", "tflite_text"],
+                        help="saved_model, tflite (token ids in), tflite_text (raw strings in)")
+    parser.add_argument("--quantization", choices=["float16", "dynamic_int8", "int8"], default=None)
+    parser.add_argument("--representative-data", default=None,
+                        help="a text file, one example per line, to calibrate int8 and verify on")
+    parser.add_argument("--min-label-agreement", type=float, default=0.99)
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    import os
+
+    import keras
+
+    import keras_ptft as kp
+
+    if not os.path.isfile(args.model):
+        print(f"keras-ptft export: no model file {args.model!r}", file=sys.stderr)
+        return 2
+    data = None
+    if args.representative_data:
+        with open(args.representative_data, encoding="utf-8") as handle:
+            data = [line.rstrip("\n") for line in handle if line.strip()]
+    model = keras.saving.load_model(args.model)
+    try:
+        path = kp.export.export(model, args.path, formats=args.formats, quantization=args.quantization,
+                                representative_data=data, overwrite=args.overwrite,
+                                min_label_agreement=args.min_label_agreement)
+    except (ValueError, FileExistsError) as error:
+        print(f"keras-ptft export: {error}", file=sys.stderr)
+        return 1
+    print(f"exported to {path}")
+    return 0
+
+
+def _add_predict(commands) -> None:
+    parser = commands.add_parser("predict", help="predict with an export folder from raw text",
+                                 description="Print one JSON line per text: label, label name, probabilities.")
+    parser.add_argument("path", help="the export folder")
+    parser.add_argument("--text", action="append", required=True, help="a text to classify (repeatable)")
+    parser.add_argument("--format", default=None, help="saved_model, tflite_text or tflite (default: the first present)")
+    parser.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    import json
+
+    from keras_ptft.export import Predictor
+
+    try:
+        outputs = Predictor(args.path, format=args.format).predict(args.text)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"keras-ptft predict: {error}", file=sys.stderr)
+        return 1
+    for text, label, name, probabilities in zip(args.text, outputs["labels"], outputs["label_names"],
+                                                outputs["probabilities"]):
+        print(json.dumps({"text": text, "label": int(label), "label_name": name,
+                          "probabilities": [round(float(p), 6) for p in probabilities]}, ensure_ascii=False))
+    return 0
+
+
+def _add_serve(commands) -> None:
+    parser = commands.add_parser("serve", help="serve an export folder over HTTP (JSON)",
+                                 description="POST {\"texts\": [...]} to /predict; GET /health.")
+    parser.add_argument("path", help="the export folder")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    parser.add_argument("--format", default=None, help="saved_model, tflite_text or tflite")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-request-bytes", type=int, default=1 << 20)
+    parser.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from keras_ptft.export import Predictor
+    from keras_ptft.export.serve import Server
+
+    try:
+        predictor = Predictor(args.path, format=args.format)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"keras-ptft serve: {error}", file=sys.stderr)
+        return 1
+    server = Server(predictor, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
+                    max_wait_ms=args.max_wait_ms, max_request_bytes=args.max_request_bytes, verbose=True)
+    host, port = server.server_address[:2]
+    print(f"serving {args.path} ({predictor.format}) on http://{host}:{port} (POST /predict, GET /health)",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     return 0
 
 

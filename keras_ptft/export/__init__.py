@@ -5,3 +5,11 @@ from keras_ptft.export.images import export_image_classifier, image_saved_model_
 
 __all__ = ["export_text_classifier", "saved_model_parity"]
 __all__ += ["export_image_classifier", "image_saved_model_parity"]
+from keras_ptft.export.export import FORMATS, ExportCheckFailed, export
+from keras_ptft.export.kinds import ExportKind, register_kind
+from keras_ptft.export.predictor import Predictor
+from keras_ptft.export.tflite import QUANTIZATIONS
+from keras_ptft.export.verify import verify
+
+__all__ += ["export", "verify", "Predictor", "ExportKind", "register_kind", "ExportCheckFailed", "FORMATS",
+            "QUANTIZATIONS"]

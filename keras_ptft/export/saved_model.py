@@ -126,3 +126,42 @@ def saved_model_parity(saved_model_path: str, classifier, texts) -> dict:
         "label_agreement": float(np.mean(exported.argmax(-1) == expected.argmax(-1))),
         "examples": len(texts),
     }
+
+
+def write_saved_model(kind, folder: str) -> dict:
+    """Writes a SavedModel for an `ExportKind` at `folder` (e.g. `NAME/1`).
+
+    Signatures: `serving_default` takes raw inputs (a 1-D string tensor `texts` for text
+    models) and `serving_tokens` the model's own tokenized inputs. Both return the kind's named
+    outputs (`probabilities`, `labels`, plus `label_names` when the kind has them).
+
+    Returns the manifest entry describing the signatures.
+    """
+    import tensorflow as tf
+
+    model = kind.model
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    preprocessor = getattr(kind, "preprocessor", None)
+    if preprocessor is not None:
+        archive.track(preprocessor)
+    label_names = getattr(kind, "label_names", None)
+    label_table = tf.constant(label_names) if label_names else None
+
+    def named(outputs):
+        if label_table is not None:
+            outputs["label_names"] = tf.gather(label_table, outputs["labels"])
+        return outputs
+
+    def serve(raw):
+        return named(kind.outputs_from_model(model(kind.preprocess(raw), training=False)))
+
+    specs = kind.token_input_specs()
+
+    def serve_tokens(features):
+        return named(kind.outputs_from_model(model(features, training=False)))
+
+    archive.add_endpoint("serving_default", serve, input_signature=[kind.raw_input_spec()])
+    archive.add_endpoint("serving_tokens", serve_tokens, input_signature=[specs])
+    archive.write_out(folder, verbose=False)
+    return {"signatures": {"serving_default": kind.raw_input_spec().name, "serving_tokens": list(specs)}}

@@ -1,0 +1,194 @@
+"""`Predictor`: one class that loads any exported artifact and predicts from raw strings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+# The artifact each format name stands for, relative to the export folder.
+ARTIFACTS = {
+    "saved_model": "1",
+    "tflite": "tflite/model.tflite",
+    "tflite_text": "tflite/model_text.tflite",
+}
+# Which artifact `Predictor` uses when `format` is not given, most faithful first.
+PREFERENCE = ("saved_model", "tflite_text", "tflite")
+
+
+def file_digests(path: str) -> dict[str, dict]:
+    """{relative file: {"bytes": size, "sha256": digest}} for a file or every file of a folder."""
+    if os.path.isfile(path):
+        files = [(os.path.basename(path), path)]
+    else:
+        files = [
+            (os.path.relpath(os.path.join(root, name), path), os.path.join(root, name))
+            for root, _, names in os.walk(path)
+            for name in sorted(names)
+        ]
+    digests = {}
+    for relative, full in sorted(files):
+        with open(full, "rb") as handle:
+            digests[relative] = {"bytes": os.path.getsize(full), "sha256": hashlib.sha256(handle.read()).hexdigest()}
+    return digests
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of an export folder, or a clear error when there is none or it is damaged."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"`path` {path!r} is not a folder; pass an export folder (it holds manifest.json).")
+    manifest_path = os.path.join(path, MANIFEST)
+    if not os.path.isfile(manifest_path):
+        raise FileNotFoundError(
+            f"{path!r} has no {MANIFEST}: it is not a keras_ptft export folder, or its export was interrupted."
+        )
+    try:
+        with open(manifest_path) as handle:
+            manifest = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{manifest_path!r} is corrupted (not valid JSON: {error}).") from None
+    if not isinstance(manifest, dict) or "kind" not in manifest or "artifacts" not in manifest:
+        raise ValueError(f"{manifest_path!r} is not a keras_ptft manifest (no 'kind' or 'artifacts').")
+    return manifest
+
+
+class Predictor:
+    """Loads an export folder's SavedModel or TFLite artifact and predicts from raw strings.
+
+    The artifact's files are checked against the sizes and SHA-256 digests in the manifest
+    first, so a truncated or corrupted artifact gives a clear error instead of a crash or wrong
+    output.
+
+    Args:
+        path: str. The export folder written by `keras_ptft.export.export`.
+        format: str or None. `"saved_model"`, `"tflite_text"` or `"tflite"`; None picks the
+            first present in that order.
+
+    Example:
+    ```python
+    predictor = Predictor("saved_models/sentiment")
+    predictor.predict(["a fine film"])   # {"probabilities": ..., "labels": ..., "label_names": [...]}
+    ```
+    """
+
+    def __init__(self, path: str | os.PathLike, format: str | None = None):
+        self.path = os.fspath(path)
+        self.manifest = read_manifest(self.path)
+        available = [name for name in PREFERENCE if name in self.manifest["artifacts"]]
+        if format is None:
+            if not available:
+                raise ValueError(f"{self.path!r} holds no artifact Predictor can run; its manifest lists "
+                                 f"{sorted(self.manifest['artifacts'])}.")
+            format = available[0]
+        if format not in available:
+            raise ValueError(f"`format` must be one of the artifacts in {self.path!r}: {available}; received {format!r}.")
+        if self.manifest["kind"] != "text_classifier":
+            raise ValueError(f"Predictor cannot yet run a {self.manifest['kind']!r} export; it runs text classifiers.")
+        self.format = format
+        self.label_names = list(self.manifest.get("label_names") or [])
+        artifact = os.path.join(self.path, ARTIFACTS[format])
+        self._check_files(artifact, self.manifest["artifacts"][format])
+        self._run = getattr(self, f"_load_{format}")(artifact)
+
+    def _check_files(self, artifact: str, entry: dict) -> None:
+        if not os.path.exists(artifact):
+            raise FileNotFoundError(f"The {self.format!r} artifact {artifact!r} listed in the manifest is missing.")
+        expected = entry.get("files", {})
+        found = file_digests(artifact)
+        for name, digest in expected.items():
+            if name not in found:
+                raise FileNotFoundError(f"The {self.format!r} artifact lacks its file {name!r}.")
+            if found[name] != digest:
+                problem = "truncated" if found[name]["bytes"] < digest["bytes"] else "corrupted"
+                raise ValueError(
+                    f"The {self.format!r} artifact's file {name!r} is {problem}: {found[name]['bytes']} bytes, "
+                    f"sha256 {found[name]['sha256'][:12]}…, expected {digest['bytes']} bytes, "
+                    f"sha256 {digest['sha256'][:12]}…."
+                )
+
+    def _load_saved_model(self, folder):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
+
+        serving = tf.saved_model.load(folder).signatures["serving_default"]
+
+        def run(texts):
+            outputs = serving(texts=tf.constant(texts, dtype=tf.string))
+            return {"probabilities": outputs["probabilities"].numpy(), "labels": outputs["labels"].numpy()}
+
+        return run
+
+    def _load_tflite_text(self, file):
+        from keras_ptft.export.tflite import TFLiteRunner
+
+        runner = TFLiteRunner(file)
+
+        def run(texts):
+            outputs = runner(texts=np.array(texts, dtype=object))
+            return {"probabilities": outputs["probabilities"], "labels": outputs["labels"]}
+
+        return run
+
+    def _load_tflite(self, file):
+        from keras_ptft.data.preprocessing import BertPreprocessor
+        from keras_ptft.export.tflite import TFLiteRunner
+
+        runner = TFLiteRunner(file)
+        settings = self.manifest["preprocessing"]
+        # The same tokenizer as the Keras model's, rebuilt from the exported vocabulary.
+        preprocessor = BertPreprocessor(
+            os.path.join(self.path, self.manifest["vocabulary_file"]),
+            sequence_length=settings["sequence_length"],
+            lowercase=settings["lowercase"],
+            strip_accents=settings["strip_accents"],
+        )
+
+        def run(texts):
+            features = preprocessor(texts)
+            outputs = runner(**{name: np.asarray(value, np.int32) for name, value in features.items()})
+            return {"probabilities": outputs["probabilities"], "labels": outputs["labels"]}
+
+        return run
+
+    def predict(self, texts: str | Sequence[str]) -> dict:
+        """Class probabilities, label ids and label names for one text or a list of texts.
+
+        Args:
+            texts: str or list of str.
+
+        Returns:
+            A dict: `"probabilities"` (float32 array `(batch, classes)`), `"labels"` (int array
+            `(batch,)`), `"label_names"` (list of str).
+        """
+        texts = _check_texts(texts)
+        if not texts:
+            classes = len(self.label_names)
+            return {"probabilities": np.zeros((0, classes), np.float32), "labels": np.zeros((0,), np.int64),
+                    "label_names": []}
+        outputs = self._run(texts)
+        labels = np.asarray(outputs["labels"]).astype(np.int64)
+        return {
+            "probabilities": np.asarray(outputs["probabilities"], np.float32),
+            "labels": labels,
+            "label_names": [self.label_names[i] for i in labels],
+        }
+
+
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, np.ndarray) and texts.ndim == 1 and texts.dtype.kind in "UO":
+        texts = texts.tolist()
+    if not isinstance(texts, (list, tuple)):
+        raise ValueError(f"`texts` must be a str or a list of str, received {type(texts).__name__}.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(
+                f"`texts` must be a str or a list of str, received {type(text).__name__} {text!r:.60} at index {index}."
+            )
+    return list(texts)

@@ -1,0 +1,132 @@
+"""TFLite/LiteRT artifacts: token ids in (flavour a) or raw strings in (flavour b), quantized or not."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from keras_ptft.export.kinds import ExportKind
+
+QUANTIZATIONS = (None, "float16", "dynamic_int8", "int8")
+# How many representative examples calibrate full-int8 activations; TFLite's guide suggests 100-500.
+CALIBRATION_EXAMPLES = 200
+
+
+def token_model(kind: ExportKind, quantization=None, representative_data=None) -> bytes:
+    """A TFLite model taking the tokenized inputs (`token_ids`, `segment_ids`, `padding_mask`).
+
+    An app tokenizes with its own WordPiece implementation and the exported `vocabulary.txt`.
+    """
+    specs = kind.token_input_specs()
+    names = list(specs)
+
+    def serve(*inputs):
+        features = dict(zip(names, inputs))
+        return kind.outputs_from_model(kind.model(features, training=False))
+
+    function = tf.function(serve, input_signature=[specs[name] for name in names], autograph=False)
+
+    def calibration():
+        texts = list(representative_data)[:CALIBRATION_EXAMPLES]
+        for text in texts:
+            features = kind.preprocess(tf.constant([text]))
+            yield {name: np.asarray(features[name], np.int32) for name in names}
+
+    return _convert(function, kind.model, quantization, calibration if representative_data is not None else None,
+                    custom_ops=False)
+
+
+def text_model(kind: ExportKind, quantization=None, representative_data=None) -> bytes:
+    """A TFLite model taking raw strings: the tokenizer runs inside via tensorflow-text ops.
+
+    Run it with `ai_edge_litert.interpreter.InterpreterWithCustomOps` and
+    `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` (see `TFLiteRunner`).
+    """
+    from keras_ptft.export.text_ops import FastBertPacker, check_fast_tokenizer_compatible
+
+    preprocessor = kind.preprocessor
+    check_fast_tokenizer_compatible(preprocessor)
+    packer = FastBertPacker(preprocessor.vocabulary, preprocessor.sequence_length, preprocessor.lowercase)
+
+    def serve(texts):
+        return kind.outputs_from_model(kind.model(packer(texts), training=False))
+
+    function = tf.function(serve, input_signature=[kind.raw_input_spec()], autograph=False)
+    if quantization == "int8":
+        # TFLite's calibrator runs the float model without the tensorflow-text custom ops, so a
+        # string-input graph cannot be calibrated.
+        raise ValueError(
+            "`quantization='int8'` (full integer) is not available for format 'tflite_text' "
+            "(the calibrator cannot run the tokenizer op); use 'dynamic_int8' for it, or 'int8' "
+            "with format 'tflite'."
+        )
+    return _convert(function, kind.model, quantization, None, custom_ops=True)
+
+
+def _convert(function, model, quantization, calibration: Callable[[], Iterable] | None, custom_ops: bool) -> bytes:
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = function.get_concrete_function()
+    # Freeze the Keras weights into constants first. Converted with live resource variables, the
+    # model reads Keras variables that TFLite never initializes (READ_VARIABLE fails, or silently
+    # yields NaN); frozen, there is nothing left to initialize.
+    frozen = convert_variables_to_constants_v2(concrete)
+    output_names = sorted(concrete.structured_outputs)
+    input_specs = concrete.structured_input_signature[0]
+
+    # Freezing flattens the outputs to a list; re-wrap so the TFLite signature keeps the names.
+    def named(*inputs):
+        return dict(zip(output_names, frozen(*inputs)))
+
+    named = tf.function(named, input_signature=list(input_specs), autograph=False)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([named.get_concrete_function()], model)
+    converter.experimental_enable_resource_variables = True
+    if custom_ops:
+        converter.allow_custom_ops = True
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        # Weights and activations in int8 where TFLite has int8 kernels; inputs/outputs stay
+        # int32 ids and float probabilities so the signature does not change.
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = calibration
+    return converter.convert()
+
+
+class TFLiteRunner:
+    """Runs a `.tflite` file's `serving_default` signature, with the tensorflow-text ops linked in.
+
+    Args:
+        path: str. The `.tflite` file.
+
+    Example:
+    ```python
+    runner = TFLiteRunner("saved_models/sentiment/tflite/model_text.tflite")
+    runner(texts=np.array(["a fine film"]))["probabilities"]
+    ```
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        from ai_edge_litert import interpreter as litert
+        from tensorflow_text import tflite_registrar
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No TFLite file at {path!r}.")
+        try:
+            self.interpreter = litert.InterpreterWithCustomOps(
+                custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS, model_path=path, num_threads=1
+            )
+            self.runner = self.interpreter.get_signature_runner("serving_default")
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"{path!r} is not a readable TFLite model (corrupted or truncated?): {error}") from None
+        self.input_names = list(self.interpreter.get_signature_list()["serving_default"]["inputs"])
+
+    def __call__(self, **inputs) -> dict[str, np.ndarray]:
+        return self.runner(**inputs)

@@ -1,0 +1,38 @@
+import pytest
+
+import keras
+from keras_ptft.data import train_wordpiece
+from keras_ptft.models import Bert
+from keras_ptft.recipes import text_classifier
+
+from export_helpers import MULTILINGUAL, toy_sentiment
+
+
+@pytest.fixture(scope="session")
+def vocabulary():
+    texts, _ = toy_sentiment()
+    return train_wordpiece(MULTILINGUAL * 4 + texts, vocabulary_size=150)
+
+
+@pytest.fixture(scope="session")
+def classifier(vocabulary):
+    """A tiny classifier trained for a few steps, so its labels have margins a real model's have
+    (an untrained BERT maps every text to nearly the same pooled output)."""
+    keras.utils.set_random_seed(7)
+    backbone = Bert(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
+                    intermediate_dim=32, max_sequence_length=16)
+    model = text_classifier(backbone, 2, vocabulary=vocabulary, sequence_length=16, learning_rate=1e-2,
+                            label_names=["negative", "positive"], jit_compile=False)
+    texts, labels = toy_sentiment()
+    model.fit(texts, labels, batch_size=16, epochs=4, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported(classifier, tmp_path_factory):
+    """One float export with every format, shared by the tests that only read it."""
+    from keras_ptft.export import export
+
+    texts, _ = toy_sentiment(32, seed=1)
+    return export(classifier, tmp_path_factory.mktemp("exports") / "sentiment",
+                  verify_data=texts + MULTILINGUAL)

@@ -1,0 +1,40 @@
+"""Texts and helpers shared by the export tests."""
+
+import numpy as np
+
+# English, accented Latin and Chinese sentences: the tokenizer and parity test set.
+MULTILINGUAL = [
+    "The film was wonderful, moving and funny!",
+    "A dull, tedious plot; the actors looked bored.",
+    "It's not bad... actually it's (quite) good? 10/10 — I'd watch it again.",
+    "Un café crème, s'il vous plaît: très naïf, déjà vu.",
+    "Über-schön! Ärger, Öl und Straße in Zürich.",
+    "El niño comió jalapeños en la mañana; ¿qué pasó?",
+    "Crème brûlée à la française, façade élégante.",
+    "这部电影很好看，演员的表演非常自然。",
+    "我不喜欢这个酒店, the room was dirty and 服务很差!",
+    "酒店位置很好，早餐一般。Breakfast was OK.",
+    "MIXED case WoRdS and UPPER CASE SHOUTING",
+    "tabs\tand\nnewlines  and   spaces",
+    "numbers 3.14 and 1,000,000 and 42nd street",
+    "",
+]
+POSITIVE = ["wonderful", "good", "great", "很好", "très bien"]
+NEGATIVE = ["dull", "bad", "boring", "很差", "pas bien"]
+
+
+def toy_sentiment(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        filler = " ".join(rng.choice(["the", "film", "was", "酒店", "café"], size=3))
+        texts.append(f"{filler} {word} {filler}")
+        labels.append(label)
+    return texts, np.array(labels, "int32")
+
+
+def reference(model, texts):
+    """The Keras model's probabilities, computed directly (fast: no tf.data pipeline)."""
+    return np.asarray(model(model.preprocessor(texts), training=False))
