@@ -34,7 +34,7 @@ class Settings:
 
     @classmethod
     def fast(cls) -> "Settings":
-        return cls(vocabulary_size=2000, sequence_length=48, max_documents=2000, pretrain_epochs=2,
+        return cls(vocabulary_size=2000, sequence_length=32, max_documents=1500, pretrain_epochs=2,
                    finetune_epochs=4)
 
 
