@@ -28,3 +28,28 @@ def _seed():
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def run_on_backend():
+    """Runs a worker script under another Keras backend (a process has one) and fails the test
+    with the worker's stderr when it fails. The worker imports the same keras_ptft as the tests.
+
+    Usage: `run_on_backend(worker_path, "jax", work_dir)`.
+    """
+    import subprocess
+    import sys
+
+    def run(script, backend, *args, timeout=600):
+        pytest.importorskip(backend, reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
+        pythonpath = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
+        result = subprocess.run([sys.executable, str(script), *map(str, args)], env=env, capture_output=True,
+                                text=True, timeout=timeout)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return result
+
+    return run

@@ -6,8 +6,6 @@ TensorFlow side writes the weights and inputs and holds the reference outputs.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -40,16 +38,8 @@ def reference(tmp_path_factory):
     return work_dir, outputs
 
 
-def run_worker(backend, work_dir):
-    pytest.importorskip({"jax": "jax", "torch": "torch"}[backend],
-                        reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
-    # The worker must import the same keras_ptft as this process, wherever it is installed from.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
-    result = subprocess.run([sys.executable, WORKER, str(work_dir)], env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+def run_worker(run_on_backend, backend, work_dir):
+    run_on_backend(WORKER, backend, work_dir)
     with open(work_dir / f"{backend}_report.json") as handle:
         report = json.load(handle)
     assert report["backend"] == backend
@@ -58,9 +48,9 @@ def run_worker(backend, work_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_backend(backend, reference):
+def test_backend(backend, reference, run_on_backend):
     work_dir, expected = reference
-    report, outputs = run_worker(backend, work_dir)
+    report, outputs = run_worker(run_on_backend, backend, work_dir)
     # Same weights, same outputs: float32 parity within 1e-4.
     for name in ("sequence_output", "pooled_output"):
         assert np.max(np.abs(outputs[name] - expected[name])) <= 1e-4, name

@@ -10,7 +10,6 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from keras_ptft.quickstart import CheckFailed
 

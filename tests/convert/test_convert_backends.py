@@ -2,8 +2,6 @@
 reference (one subprocess per backend)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_convert.py")
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_convert_on_backend(backend, tmp_path):
-    pytest.importorskip(backend, reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
+def test_convert_on_backend(backend, tmp_path, run_on_backend):
     config = tiny_config(hidden_act="gelu_new")
     weights = tiny_weights(config)
     write_folder(tmp_path / "hf", config, weights)
@@ -26,12 +23,7 @@ def test_convert_on_backend(backend, tmp_path):
         "padding_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], "int32"),
     }
     np.savez(tmp_path / "inputs.npz", **inputs)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
-    result = subprocess.run([sys.executable, WORKER, str(tmp_path)], env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_on_backend(WORKER, backend, tmp_path)
     got = np.load(tmp_path / f"{backend}_outputs.npz")
 
     sequence, _ = numpy_bert(weights, config, inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"])

@@ -1,6 +1,5 @@
 import random
 
-import keras
 import keras_hub
 import numpy as np
 import pytest

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -45,15 +43,9 @@ def reference(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_backend_parity(backend, reference):
-    pytest.importorskip(backend, reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
+def test_backend_parity(backend, reference, run_on_backend):
     work_dir, expected = reference
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
-    result = subprocess.run([sys.executable, WORKER, str(work_dir)], env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_on_backend(WORKER, backend, work_dir)
     with open(work_dir / f"{backend}_gpt_report.json") as handle:
         report = json.load(handle)
     assert report["backend"] == backend

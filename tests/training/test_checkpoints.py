@@ -3,7 +3,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import keras
