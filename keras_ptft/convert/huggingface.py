@@ -15,10 +15,12 @@ from typing import Callable
 import keras
 
 from keras_ptft.convert import bert as bert_convert
+from keras_ptft.convert import gpt2 as gpt2_convert
 from keras_ptft.convert.checkpoint import read_config, read_weights
 from keras_ptft.convert.tokenizers import bert_preprocessor
 from keras_ptft.convert.weights import WeightPorter
 from keras_ptft.models.bert import Bert
+from keras_ptft.models.gpt import GPT
 
 
 @dataclasses.dataclass
@@ -62,7 +64,9 @@ def from_huggingface(path: str | os.PathLike, sequence_length: int | None = None
 
     The folder holds `config.json` and `model.safetensors` (or a sharded
     `model.safetensors.index.json`, or `pytorch_model.bin` when torch is installed), plus the
-    tokenizer files (`vocab.txt` or `tokenizer.json`). Every architectural field of config.json is
+    tokenizer files (`vocab.txt` or `tokenizer.json` for BERT, `vocab.json` + `merges.txt` or
+    `tokenizer.json` for GPT-2). `model_type` picks the model: `"bert"` → `Bert` (+ `MaskedLM`),
+    `"gpt2"` → `GPT` (+ `CausalLM` with the LM head). Every architectural field of config.json is
     honoured (e.g. BERT's `hidden_act`, `layer_norm_eps`, `type_vocab_size`,
     `max_position_embeddings`); a field or value the keras_ptft model cannot reproduce is refused
     with a `ValueError` naming it, never ignored. Nothing is downloaded.
@@ -157,3 +161,27 @@ def convert_bert(config: dict, weights: dict, path: str, sequence_length: int | 
 
 
 register_converter("bert", convert_bert)
+
+
+def convert_gpt2(config: dict, weights: dict, path: str, sequence_length: int | None = None) -> Converted:
+    """The GPT-2 converter: `GPT` backbone, byte-level BPE tokenizer and the LM head as `CausalLM`.
+
+    The preprocessor is keras-hub's `GPT2Tokenizer` (ids equal HF's); the task is a `CausalLM`
+    whose logits are HF `GPT2LMHeadModel`'s. Without tokenizer files both are None.
+    """
+    from keras_ptft.tasks.causal_lm import CausalLM  # convert/ sits above tasks/ in the flow
+
+    arguments = gpt2_convert.backbone_config(config)
+    sequence_length = _sequence_length(sequence_length, arguments["max_sequence_length"])
+    tokenizer = None
+    if gpt2_convert.has_tokenizer(path):
+        tokenizer = gpt2_convert.gpt2_tokenizer(path, vocabulary_size=arguments["vocabulary_size"])
+    porter = WeightPorter(gpt2_convert.normalize_keys(weights), source=path)
+    backbone = GPT(**arguments)
+    gpt2_convert.port_backbone(backbone, porter)
+    gpt2_convert.port_lm_head(backbone, porter)
+    task = None if tokenizer is None else CausalLM(backbone, tokenizer, sequence_length=sequence_length)
+    return Converted(backbone, tokenizer, task, config, porter.unused())
+
+
+register_converter("gpt2", convert_gpt2)
