@@ -69,8 +69,7 @@ def normalize_keys(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     buffers (`attn.bias`, `attn.masked_bias`) older checkpoints save as if they were weights."""
     out = {}
     for key, value in weights.items():
-        if key.startswith("transformer."):
-            key = key[len("transformer."):]
+        key = key.removeprefix("transformer.")
         if key.endswith((".attn.bias", ".attn.masked_bias")):
             continue
         out[key] = value

@@ -31,10 +31,12 @@ class Converted:
 
     Attributes:
         backbone: the keras_ptft backbone with the checkpoint's weights.
-        preprocessor: the matching preprocessor (raw strings → backbone inputs), or None when the
-            folder has no tokenizer files.
-        task: the checkpoint's head wrapped as a keras_ptft task (e.g. `MaskedLM` for a BERT
-            checkpoint with `cls.predictions.*`), or None when the folder has no head.
+        preprocessor: the matching preprocessor (raw strings → backbone inputs; for GPT-2 the
+            byte-level BPE tokenizer), or None when the folder has no tokenizer files (and for ViT,
+            whose pixel normalisation is folded into the backbone).
+        task: the checkpoint's head wrapped as a keras_ptft task (`MaskedLM` for a BERT
+            checkpoint with `cls.predictions.*`, `CausalLM` for GPT-2, `ImageClassifier` for
+            `ViTForImageClassification`), or None when the folder has no head.
         config: dict. The folder's config.json.
         unused_weights: list of str. Checkpoint tensors that were not loaded (e.g. a head the
             toolkit has no task for).

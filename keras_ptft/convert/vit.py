@@ -65,7 +65,7 @@ def backbone_config(config: dict) -> dict:
 
 def normalize_keys(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Drops the `vit.` prefix of `ViTFor*` checkpoints, so both key schemes read the same."""
-    return {key[len("vit."):] if key.startswith("vit.") else key: value for key, value in weights.items()}
+    return {key.removeprefix("vit."): value for key, value in weights.items()}
 
 
 def pixel_normalization(path: str, channels: int) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,7 @@ def test_gpt2_logits_match_transformers(transformers, bpe_files, tmp_path, tie):
 
 @pytest.mark.slow
 def test_gpt2_tokenizer_ids_match_transformers(transformers, bpe_files):
-    vocab_dir, vocabulary = bpe_files
+    vocab_dir, _ = bpe_files
     reference = transformers.GPT2Tokenizer(str(vocab_dir / "vocab.json"), str(vocab_dir / "merges.txt"))
     ours = kp.convert.gpt2.gpt2_tokenizer(str(vocab_dir))
     # Runs of two spaces before a word are where keras-hub's own GPT2Tokenizer differs.
@@ -106,7 +106,7 @@ def test_gpt2_tokenizer_ids_match_transformers(transformers, bpe_files):
 
 @pytest.mark.slow
 def test_gpt2_from_tokenizer_json(transformers, bpe_files, tmp_path):
-    vocab_dir, vocabulary = bpe_files
+    vocab_dir, _ = bpe_files
     fast = transformers.GPT2TokenizerFast(str(vocab_dir / "vocab.json"), str(vocab_dir / "merges.txt"))
     fast.save_pretrained(tmp_path)
     for name in ("vocab.json", "merges.txt"):
