@@ -168,11 +168,8 @@ def test_gpt2_weight_with_unexpected_shape_is_named(tmp_path):
     config = _config()
     (tmp_path / "config.json").write_text(json.dumps(config))
     rng = np.random.default_rng(0)
-    backbone = kp.models.GPT(vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
-                             intermediate_dim=32, max_sequence_length=8)
     weights = {"wte.weight": rng.normal(size=(10, 8)), "wpe.weight": rng.normal(size=(7, 8))}  # 7 != 8
     save_file({k: v.astype("float32") for k, v in weights.items()}, str(tmp_path / "model.safetensors"))
-    del backbone
     with pytest.raises(ValueError, match="'wpe.weight'.*shape \\(7, 8\\)"):
         kp.convert.from_huggingface(tmp_path)
 
