@@ -15,10 +15,14 @@ from typing import Callable
 import keras
 
 from keras_ptft.convert import bert as bert_convert
+from keras_ptft.convert import gpt2 as gpt2_convert
+from keras_ptft.convert import vit as vit_convert
 from keras_ptft.convert.checkpoint import read_config, read_weights
 from keras_ptft.convert.tokenizers import bert_preprocessor
 from keras_ptft.convert.weights import WeightPorter
 from keras_ptft.models.bert import Bert
+from keras_ptft.models.gpt import GPT
+from keras_ptft.models.vit import ViT
 
 
 @dataclasses.dataclass
@@ -27,10 +31,12 @@ class Converted:
 
     Attributes:
         backbone: the keras_ptft backbone with the checkpoint's weights.
-        preprocessor: the matching preprocessor (raw strings → backbone inputs), or None when the
-            folder has no tokenizer files.
-        task: the checkpoint's head wrapped as a keras_ptft task (e.g. `MaskedLM` for a BERT
-            checkpoint with `cls.predictions.*`), or None when the folder has no head.
+        preprocessor: the matching preprocessor (raw strings → backbone inputs; for GPT-2 the
+            byte-level BPE tokenizer), or None when the folder has no tokenizer files (and for ViT,
+            whose pixel normalisation is folded into the backbone).
+        task: the checkpoint's head wrapped as a keras_ptft task (`MaskedLM` for a BERT
+            checkpoint with `cls.predictions.*`, `CausalLM` for GPT-2, `ImageClassifier` for
+            `ViTForImageClassification`), or None when the folder has no head.
         config: dict. The folder's config.json.
         unused_weights: list of str. Checkpoint tensors that were not loaded (e.g. a head the
             toolkit has no task for).
@@ -62,7 +68,10 @@ def from_huggingface(path: str | os.PathLike, sequence_length: int | None = None
 
     The folder holds `config.json` and `model.safetensors` (or a sharded
     `model.safetensors.index.json`, or `pytorch_model.bin` when torch is installed), plus the
-    tokenizer files (`vocab.txt` or `tokenizer.json`). Every architectural field of config.json is
+    tokenizer files (`vocab.txt` or `tokenizer.json` for BERT, `vocab.json` + `merges.txt` or
+    `tokenizer.json` for GPT-2). `model_type` picks the model: `"bert"` → `Bert` (+ `MaskedLM`),
+    `"gpt2"` → `GPT` (+ `CausalLM` with the LM head), `"vit"` → `ViT` taking `[0, 1]` images (+
+    `recipes.ImageClassifier` with the classifier head of `ViTForImageClassification`). Every architectural field of config.json is
     honoured (e.g. BERT's `hidden_act`, `layer_norm_eps`, `type_vocab_size`,
     `max_position_embeddings`); a field or value the keras_ptft model cannot reproduce is refused
     with a `ValueError` naming it, never ignored. Nothing is downloaded.
@@ -157,3 +166,51 @@ def convert_bert(config: dict, weights: dict, path: str, sequence_length: int | 
 
 
 register_converter("bert", convert_bert)
+
+
+def convert_gpt2(config: dict, weights: dict, path: str, sequence_length: int | None = None) -> Converted:
+    """The GPT-2 converter: `GPT` backbone, byte-level BPE tokenizer and the LM head as `CausalLM`.
+
+    The preprocessor is keras-hub's `GPT2Tokenizer` (ids equal HF's); the task is a `CausalLM`
+    whose logits are HF `GPT2LMHeadModel`'s. Without tokenizer files both are None.
+    """
+    from keras_ptft.tasks.causal_lm import CausalLM  # convert/ sits above tasks/ in the flow
+
+    arguments = gpt2_convert.backbone_config(config)
+    sequence_length = _sequence_length(sequence_length, arguments["max_sequence_length"])
+    tokenizer = None
+    if gpt2_convert.has_tokenizer(path):
+        tokenizer = gpt2_convert.gpt2_tokenizer(path, vocabulary_size=arguments["vocabulary_size"])
+    porter = WeightPorter(gpt2_convert.normalize_keys(weights), source=path)
+    backbone = GPT(**arguments)
+    gpt2_convert.port_backbone(backbone, porter)
+    gpt2_convert.port_lm_head(backbone, porter)
+    task = None if tokenizer is None else CausalLM(backbone, tokenizer, sequence_length=sequence_length)
+    return Converted(backbone, tokenizer, task, config, porter.unused())
+
+
+register_converter("gpt2", convert_gpt2)
+
+
+def convert_vit(config: dict, weights: dict, path: str, sequence_length: int | None = None) -> Converted:
+    """The ViT converter: `ViT` backbone taking `[0, 1]` NHWC images (the image processor's
+    normalisation is folded into the patch embedding, so there is no preprocessor) and, for
+    `ViTForImageClassification`, the head as a `recipes.ImageClassifier` taking uint8 images."""
+    from keras_ptft.recipes.image_classifier import ImageClassifier  # convert/ sits above recipes/
+
+    if sequence_length is not None:
+        raise ValueError("`sequence_length` is for text models; a ViT folder takes none.")
+    arguments = vit_convert.backbone_config(config)
+    porter = WeightPorter(vit_convert.normalize_keys(weights), source=path)
+    backbone = ViT(**arguments)
+    mean, std = vit_convert.pixel_normalization(path, arguments["image_shape"][2])
+    vit_convert.port_backbone(backbone, porter, mean, std)
+    task = None
+    if vit_convert.has_classifier(porter):
+        num_classes = int(porter.weights["classifier.weight"].shape[0])
+        task = ImageClassifier(backbone, num_classes, label_names=vit_convert.label_names(config, num_classes))
+        vit_convert.port_classifier(task.output_dense, porter)
+    return Converted(backbone, None, task, config, porter.unused())
+
+
+register_converter("vit", convert_vit)

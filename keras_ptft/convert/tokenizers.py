@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import keras
+import keras_hub
 import tensorflow as tf
+from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_ptft.data.preprocessing import BertPreprocessor
 
@@ -137,3 +140,94 @@ def _tokenizer_json(path: str) -> dict | None:
         return None
     with open(tokenizer_file, encoding="utf-8") as f:
         return json.load(f)
+
+
+# === GPT-2's byte-level BPE ===
+
+# GPT-2 pre-splits text with `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
+# RE2 has no look-ahead; `\s+(?!\S)` means "a whitespace run gives its last character to the word
+# after it". So a marker is put before that last character, the rest is split with the plain
+# alternatives, and the markers are dropped. (keras-hub's own emulation merges exactly two spaces
+# before a word into one token, e.g. "a  b" → "a", "  ", "b" where GPT-2 gives "a", " ", " b".)
+_MARK = "\ue000"  # a private-use character: it never occurs in real text
+_RUN_BEFORE_WORD = r"(\s+)(\s\S)"
+_GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}\x{E000}]+|\s+|\x{E000}"
+
+
+def split_like_gpt2(inputs, unsplittable_tokens=()):
+    """Splits a batch of strings into GPT-2's pre-tokens (a ragged `(batch, pieces)` tensor)."""
+    import tensorflow_text as tf_text
+    from keras_hub.src.tokenizers.byte_pair_tokenizer import (
+        create_alts_for_unsplittable_tokens,
+        remove_strings_from_inputs,
+    )
+
+    alts = create_alts_for_unsplittable_tokens(list(unsplittable_tokens or ()))
+    inputs = tf.strings.regex_replace(inputs, _RUN_BEFORE_WORD, "\\1" + _MARK + "\\2")
+    for token, alt in zip(unsplittable_tokens or (), alts):
+        # A special token stands alone; its letter-only stand-in survives the split whole.
+        inputs = tf_text.regex_split(inputs, re.escape(token), re.escape(token))
+        inputs = tf.strings.regex_replace(inputs, re.escape(token), alt)
+    pieces = tf_text.regex_split(inputs, _GPT2_SPLIT, _GPT2_SPLIT)
+    for token, alt in zip(unsplittable_tokens or (), alts):
+        pieces = tf.strings.regex_replace(pieces, re.escape(alt), token)
+    while pieces.shape.rank > 2:
+        pieces = pieces.merge_dims(1, 2)
+    return remove_strings_from_inputs(pieces, _MARK)
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class HuggingFaceGPT2Tokenizer(keras_hub.models.GPT2Tokenizer):
+    """keras-hub's `GPT2Tokenizer` with Hugging Face's exact pre-split (see `split_like_gpt2`).
+
+    Same arguments as `keras_hub.models.GPT2Tokenizer` (`vocabulary`, `merges`); ids equal
+    `transformers.GPT2Tokenizer`'s on any text, runs of spaces included.
+
+    Example:
+    ```python
+    tokenizer = HuggingFaceGPT2Tokenizer(vocabulary="vocab.json", merges="merges.txt")
+    tokenizer("a  b")  # the ids of "a", " ", " b", as transformers gives
+    ```
+    """
+
+    def __init__(self, vocabulary=None, merges=None, **kwargs):
+        # The pure-Python path (HF `tokenizers`) and the TF path must agree; keep the TF one.
+        kwargs.setdefault("_allow_python_workflow", False)
+        super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)
+
+    # keras-hub 0.32 `BytePairTokenizer._tokenize_tf`, with only the pre-split replaced.
+    @preprocessing_function
+    def _tokenize_tf(self, inputs):
+        self._maybe_initialized_tf()
+        if self.add_prefix_space:
+            inputs = tf.strings.join([" ", inputs])
+        inputs = tf.convert_to_tensor(inputs)
+        unbatched = inputs.shape.rank == 0
+        if unbatched:
+            inputs = tf.expand_dims(inputs, 0)
+        if inputs.shape.rank > 1:
+            raise ValueError(f"`tokenize()` takes a string or a list of strings, received {inputs}.")
+        raw_tokens = split_like_gpt2(inputs, self.unsplittable_tokens)
+        token_row_splits = raw_tokens.row_splits
+        flat_tokens = raw_tokens.flat_values
+        cache_lookup = self.cache.lookup(flat_tokens)
+        cache_mask = cache_lookup == ""
+        has_unseen_words = tf.math.reduce_any((cache_lookup == "") & (flat_tokens != ""))
+
+        def process_unseen_tokens():
+            self._bpe_merge_and_update_cache_tf(tf.boolean_mask(flat_tokens, cache_mask))
+            return self.cache.lookup(flat_tokens)
+
+        tokenized_words = tf.cond(has_unseen_words, process_unseen_tokens, lambda: cache_lookup)
+        tokens = tf.strings.split(tokenized_words, sep=" ")
+        if self.compute_dtype != tf.string:
+            tokens = self.token_to_id_map.lookup(tokens)
+        tokens = tf.RaggedTensor.from_row_splits(tokens.flat_values, tf.gather(tokens.row_splits, token_row_splits))
+        if self.sequence_length:
+            output_shape = tokens.shape.as_list()
+            output_shape[-1] = self.sequence_length
+            tokens = tokens.to_tensor(shape=output_shape)
+        if unbatched:
+            tokens = tf.squeeze(tokens, 0)
+            tf.ensure_shape(tokens, shape=[self.sequence_length])
+        return tokens

@@ -57,6 +57,9 @@ class TextClassifier(keras_hub.models.Task):
         preprocessor: `keras_ptft.data.BertPreprocessor` turning strings into the backbone inputs.
         dropout: float. Dropout rate before the classification layer.
         label_names: list of str or None. Human-readable class names, kept for export.
+        pooling: str. `"cls"` feeds the backbone's `pooled_output` (BERT's [CLS] pooler) to the
+            head; `"mean"` averages `sequence_output` over the real (non-padding) tokens, for
+            checkpoints whose pooler was never trained (e.g. sentence-transformers' MiniLM).
 
     Example:
     ```python
@@ -71,9 +74,11 @@ class TextClassifier(keras_hub.models.Task):
         preprocessor: keras.layers.Layer | None = None,
         dropout: float = 0.1,
         label_names: Sequence[str] | None = None,
+        pooling: str = "cls",
         **kwargs,
     ):
         _check_num_classes(num_classes)
+        _check_pooling(pooling)
         if label_names is not None and len(label_names) != num_classes:
             raise ValueError(
                 f"`label_names` must have `num_classes`={num_classes} entries, received {len(label_names)}."
@@ -82,6 +87,7 @@ class TextClassifier(keras_hub.models.Task):
         self.num_classes = num_classes
         self.dropout = dropout
         self.label_names = list(label_names) if label_names is not None else None
+        self.pooling = pooling
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -96,7 +102,13 @@ class TextClassifier(keras_hub.models.Task):
         )
         # === Functional Model ===
         inputs = backbone.input
-        pooled = backbone(inputs)["pooled_output"]
+        if pooling == "mean":
+            # Keras' masked global average skips padding, as sentence-transformers' mean pooling does.
+            self.mean_pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
+            sequence = backbone(inputs)["sequence_output"]
+            pooled = self.mean_pooling(sequence, mask=keras.ops.cast(inputs["padding_mask"], "bool"))
+        else:
+            pooled = backbone(inputs)["pooled_output"]
         outputs = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -158,6 +170,8 @@ class TextClassifier(keras_hub.models.Task):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "dropout": self.dropout, "label_names": self.label_names})
+        if self.pooling != "cls":  # only when set, so configs saved before `pooling` existed stay equal
+            config["pooling"] = self.pooling
         return config
 
 
@@ -169,6 +183,7 @@ def text_classifier(
     preprocessor: keras.layers.Layer | None = None,
     sequence_length: int | None = None,
     label_names: Sequence[str] | None = None,
+    pooling: str = "cls",
     learning_rate: float = 5e-5,
     warmup_ratio: float = 0.1,
     total_steps: int | None = None,
@@ -213,6 +228,9 @@ def text_classifier(
         sequence_length: int or None. Token length texts are truncated/padded to; defaults to
             the backbone's `max_sequence_length`, capped at 128.
         label_names: list of str or None. Names of the classes.
+        pooling: str. `"cls"` (the backbone's pooled [CLS] output) or `"mean"` (the mean of the
+            token vectors over non-padding tokens; use it for sentence-transformers checkpoints
+            such as all-MiniLM-L6-v2, whose pooler is untrained).
         learning_rate: float. Peak learning rate.
         warmup_ratio: float. Fraction of the steps spent warming up.
         total_steps: int or None. Length of the schedule; None takes it from `fit()`.
@@ -261,7 +279,8 @@ def text_classifier(
     if precision is not None:
         backbone = techniques.with_dtype_policy(backbone, precision)
     classifier = TextClassifier(
-        backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names, compile=False
+        backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names,
+        pooling=pooling, compile=False,
     )
     apply_techniques(
         classifier,
@@ -432,6 +451,11 @@ def size_schedule(model, x, y, batch_size, epochs, steps_per_epoch) -> None:
 def _check_num_classes(num_classes) -> None:
     if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(f"`num_classes` must be an integer >= 2, received num_classes={num_classes!r}.")
+
+
+def _check_pooling(pooling) -> None:
+    if pooling not in ("cls", "mean"):
+        raise ValueError(f'`pooling` must be "cls" or "mean", received pooling={pooling!r}.')
 
 
 def _check_labels(y, num_classes: int) -> None:
