@@ -51,8 +51,13 @@ class Clock(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.seconds = time.perf_counter() - self.start
-        steady = time.perf_counter() - self.steady_start
-        self.images_per_second = (self.images - self.batch_size) / steady if self.steps > 1 else float("nan")
+        if self.steps > 1:
+            self.images_per_second = (self.images - self.batch_size) / (time.perf_counter() - self.steady_start)
+        else:
+            # One shared-machine MAE run reported a single batch-end call for 79 steps (cause not
+            # found): fall back to the optimizer's step count, tracing included.
+            self.images = int(self.model.optimizer.iterations.numpy()) * self.batch_size
+            self.images_per_second = self.images / self.seconds
 
 
 def seconds_per_step(train_step, steps: int = 4) -> float:
@@ -116,7 +121,6 @@ def main() -> None:
     print(f"classifier {clf_step:.3f} s/step ({args.batch_size / clf_step:.0f} img/s), "
           f"MAE {mae_step:.3f} s/step ({args.batch_size / mae_step:.0f} img/s): MAE/classifier speed "
           f"{clf_step / mae_step:.2f}x", flush=True)
-    del probe, mae_probe
     finetune_epochs = max(1, round((1 - args.pretrain_share) * budget / (clf_step * steps_per_epoch)))
 
     rows = []
@@ -128,10 +132,14 @@ def main() -> None:
         classifier.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, callbacks=[clock], verbose=2)
         result = classifier.evaluate(x_test, y_test, verbose=0, return_dict=True)
         pretrain_seconds = pretrain.seconds if pretrain else 0.0
-        rows.append(dict(name=name, seconds=clock.seconds + pretrain_seconds, pretrain_seconds=pretrain_seconds,
-                         pretrain_epochs=pretrain.images / len(x_train) if pretrain else 0.0,
-                         mae_speed=pretrain.images_per_second if pretrain else None, epochs=epochs,
-                         speed=clock.images_per_second, accuracy=result["accuracy"], top5=result["top5_accuracy"]))
+        rows.append({
+            "name": name, "seconds": clock.seconds + pretrain_seconds, "pretrain_seconds": pretrain_seconds,
+            "pretrain_epochs": pretrain.images / len(x_train) if pretrain else 0.0,
+            "mae_speed": pretrain.images_per_second if pretrain else None, "epochs": epochs,
+            "speed": clock.images_per_second, "accuracy": result["accuracy"], "top5": result["top5_accuracy"],
+        })
+        print(f"{name}: test accuracy {result['accuracy']:.3f}, top-5 {result['top5_accuracy']:.3f}, "
+              f"{clock.seconds + pretrain_seconds:.0f} s in all", flush=True)  # before the next arm, in case it is cut
         return clock
 
     print(f"\n=== 1a. MAE pretraining for {args.pretrain_share * budget:.0f} s on the training images", flush=True)
