@@ -81,7 +81,9 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
                     f"{backbone.max_sequence_length}], received sequence_length={sequence_length!r}."
                 )
             preprocessor = CausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
-        if preprocessor is not None:
+        # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
+        # restored; the sizes matched when the model was saved.
+        if preprocessor is not None and getattr(preprocessor.tokenizer, "vocabulary", None) is not None:
             tokenizer_size = preprocessor.tokenizer.vocabulary_size()
             if tokenizer_size != backbone.vocabulary_size:
                 raise ValueError(

@@ -84,7 +84,10 @@ class MaskedLM(keras_hub.models.MaskedLM):
                 lowercase=lowercase,
                 strip_accents=strip_accents,
             )
-        tokenizer_size = preprocessor.tokenizer.vocabulary_size()
+        # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
+        # restored; the sizes matched when the model was saved.
+        has_vocabulary = getattr(preprocessor.tokenizer, "vocabulary", None) is not None
+        tokenizer_size = preprocessor.tokenizer.vocabulary_size() if has_vocabulary else backbone.vocabulary_size
         if tokenizer_size != backbone.vocabulary_size:
             raise ValueError(
                 f"The vocabulary has {tokenizer_size} tokens but the backbone's "
