@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_quickstart(commands)
     _add_pretrain_gpt(commands)
+    _add_finetune(commands)
     _add_generate(commands)
     _add_export(commands)
     _add_predict(commands)
@@ -57,33 +58,107 @@ def _run_quickstart(args) -> int:
 
 def _add_pretrain_gpt(commands) -> None:
     parser = commands.add_parser("pretrain", help="pretrain a model from scratch on your own text")
-    parser.add_argument("model", choices=["gpt"], help="model family")
+    parser.add_argument("model", choices=["bert", "gpt"], help="model family")
     parser.add_argument("--corpus", nargs="+", required=True, help="UTF-8 text files (.txt or .txt.gz)")
-    parser.add_argument("--output-dir", default="saved_models/gpt", help="where the model goes")
-    parser.add_argument("--size", default="tiny", help="tiny, mini, small or 124M")
+    parser.add_argument("--output-dir", default=None, help="where the model goes (default: saved_models/MODEL)")
+    parser.add_argument("--size", default="tiny", help="tiny, mini, small or 124M (GPT) / base (BERT)")
     parser.add_argument("--vocabulary-size", type=int, default=2000)
     parser.add_argument("--sequence-length", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="resumable run: run the same command again after a crash to continue")
     parser.set_defaults(run=_run_pretrain_gpt)
 
 
 def _run_pretrain_gpt(args) -> int:
     import os
 
-    from keras_ptft.quickstart import gpt
+    from keras_ptft.quickstart import bert, gpt
 
     texts = []
     for path in args.corpus:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"`--corpus` file {path!r} does not exist.")
         texts.extend(_read_lines(path))
+    output_dir = args.output_dir if args.output_dir is not None else f"saved_models/{args.model}"
+    if args.model == "bert":
+        settings = bert.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
+                                 sequence_length=args.sequence_length, pretrain_epochs=args.epochs,
+                                 batch_size=args.batch_size, pretrain_learning_rate=args.learning_rate)
+        bert.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+        return 0
     settings = gpt.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
                             sequence_length=args.sequence_length, epochs=args.epochs,
                             batch_size=args.batch_size, learning_rate=args.learning_rate)
-    gpt.pretrain(texts, settings, args.output_dir, seed=args.seed)
+    gpt.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+    return 0
+
+
+def _add_finetune(commands) -> None:
+    parser = commands.add_parser(
+        "finetune",
+        help="fine-tune a pretrained backbone as a text classifier",
+        description="Fine-tune a backbone folder (from `keras-ptft pretrain bert` or save_to_preset) on a "
+        "TSV/CSV of text and label (a header row, e.g. `sentence<TAB>label` as GLUE's SST-2; .gz allowed). "
+        "Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
+    )
+    parser.add_argument("--backbone", required=True, help="the pretrained backbone folder")
+    parser.add_argument("--train", required=True, help="training table (.tsv, .csv, optionally .gz)")
+    parser.add_argument("--validation", default=None, help="validation table, same format")
+    parser.add_argument("--text-column", default=None, help="default: sentence, text, review or content")
+    parser.add_argument("--label-column", default=None, help="default: label, labels, class or target")
+    parser.add_argument("--output-dir", default="saved_models/classifier", help="where model.keras goes")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--sequence-length", type=int, default=None, help="default: the backbone's, at most 128")
+    parser.add_argument("--lora-rank", type=int, default=None, help="train LoRA adapters of this rank instead")
+    parser.add_argument("--freeze-backbone", action="store_true", help="train the classification head only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="resumable run: run the same command again after a crash to continue")
+    parser.set_defaults(run=_run_finetune)
+
+
+def _run_finetune(args) -> int:
+    import os
+
+    import keras
+
+    import keras_ptft as kp
+
+    if not os.path.isdir(args.backbone):
+        raise FileNotFoundError(f"`--backbone` {args.backbone!r} is not a folder (expected a saved backbone).")
+    keras.utils.set_random_seed(args.seed)
+    texts, labels, names = kp.data.read_labeled_texts(args.train, args.text_column, args.label_column)
+    validation = None
+    if args.validation:
+        val_texts, val_labels, _ = kp.data.read_labeled_texts(args.validation, args.text_column,
+                                                              args.label_column, label_names=names)
+        validation = (val_texts, val_labels)
+    if names:
+        num_classes = len(names)
+    else:  # class ids: as many classes as the largest id seen says, at least two
+        num_classes = max(2, 1 + int(max(labels.max(), validation[1].max() if validation else 0)))
+    print(f"{len(texts)} training examples, {num_classes} classes"
+          + (f", {len(validation[0])} validation examples" if validation else ""), flush=True)
+    classifier = kp.recipes.text_classifier(
+        args.backbone, num_classes, label_names=names, sequence_length=args.sequence_length,
+        learning_rate=args.learning_rate, lora_rank=args.lora_rank, freeze_backbone=args.freeze_backbone,
+        checkpoint_dir=args.checkpoint_dir,
+    )
+    classifier.fit(texts, labels, batch_size=args.batch_size, epochs=args.epochs, validation_data=validation,
+                   verbose=2)
+    if validation:
+        metrics = classifier.evaluate(*validation, batch_size=args.batch_size, verbose=0, return_dict=True)
+        print("validation: " + ", ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+    os.makedirs(args.output_dir, exist_ok=True)
+    path = os.path.join(args.output_dir, "model.keras")
+    classifier.save(path)
+    print(f"Saved to {path} (export with `keras-ptft export {path} saved_models/NAME`).")
     return 0
 
 

@@ -19,10 +19,12 @@ def test_pretrain_then_generate(tmp_path, capsys):
     corpus.write_text("\n".join(["the cat sat on the mat", "the dog lay on the rug"] * 30), encoding="utf-8")
     output = tmp_path / "gpt"
     assert cli.main(["pretrain", "gpt", "--corpus", str(corpus), "--output-dir", str(output), "--vocabulary-size",
-                     "275", "--sequence-length", "16", "--epochs", "1", "--size", "tiny"]) == 0
+                     "275", "--sequence-length", "16", "--epochs", "1", "--size", "tiny",
+                     "--checkpoint-dir", str(tmp_path / "run")]) == 0
     printed = capsys.readouterr().out
     assert "held-out perplexity after" in printed
     assert (output / "config.json").exists()
+    assert (tmp_path / "run" / "bpe.json").exists() and (tmp_path / "run" / "best.keras").exists()
     assert cli.main(["generate", str(output), "--prompt", "the cat", "--prompt", "the", "--max-length", "10"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("the cat") and lines[-1].startswith("the")

@@ -167,3 +167,61 @@ def print_summary(results: dict, num_classes: int) -> None:
     print("=" * (width + 16))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def pretrain(texts: list[str], settings: Settings, output_dir: str, seed: int = 0,
+             checkpoint_dir: str | None = None) -> dict:
+    """Trains a WordPiece vocabulary and a BERT with masked LM on `texts` (the last 10% held out
+    for the masked-token accuracy); saves the backbone and tokenizer to `output_dir`. Backs
+    `keras-ptft pretrain bert --corpus FILES`.
+
+    With `checkpoint_dir`, the run is resumable: started again with the same arguments after a
+    crash, it reuses the vocabulary stored there and continues from the last completed epoch.
+    """
+    import tensorflow as tf
+
+    import keras_ptft as kp
+
+    keras.utils.set_random_seed(seed)
+    if len(texts) < 10:
+        raise ValueError(f"The corpus has {len(texts)} non-empty lines; at least 10 are needed.")
+    split = max(1, len(texts) // 10)
+    train_texts, held_out = texts[:-split], texts[-split:]
+    results: dict = {"train_texts": len(train_texts), "held_out_texts": len(held_out)}
+
+    # A resumed run must see the same token ids as the killed one: the vocabulary is kept in the
+    # checkpoint folder rather than trained again.
+    vocabulary_path = os.path.join(checkpoint_dir, "vocabulary.txt") if checkpoint_dir else None
+    if vocabulary_path and os.path.exists(vocabulary_path):
+        _phase(f"Reusing the vocabulary of the checkpoint in {checkpoint_dir}")
+        vocabulary = kp.data.load_vocabulary(vocabulary_path)
+    else:
+        _phase(f"Training a WordPiece vocabulary (at most {settings.vocabulary_size} tokens)")
+        vocabulary = kp.data.train_wordpiece(train_texts, vocabulary_size=settings.vocabulary_size)
+    print(f"vocabulary: {len(vocabulary)} tokens")
+
+    _phase(f"Pretraining a {settings.size} BERT with masked LM ({settings.pretrain_epochs} epochs, "
+           f"{len(train_texts)} texts)")
+    backbone = kp.models.Bert.from_size(settings.size, vocabulary_size=len(vocabulary),
+                                        max_sequence_length=settings.sequence_length)
+    mlm = kp.tasks.MaskedLM(backbone, vocabulary=vocabulary, sequence_length=settings.sequence_length,
+                            checkpoint_dir=checkpoint_dir)
+    if vocabulary_path and not os.path.exists(vocabulary_path):
+        kp.data.save_vocabulary(vocabulary, vocabulary_path)
+    steps = settings.pretrain_epochs * int(np.ceil(len(train_texts) / settings.batch_size))
+    mlm.compile(optimizer=kp.training.make_adamw(
+        kp.training.WarmupDecay(settings.pretrain_learning_rate, total_steps=steps, warmup_ratio=0.06), clipnorm=1.0
+    ))
+    train_ds = tf.data.Dataset.from_tensor_slices(train_texts).shuffle(len(train_texts), seed=seed)
+    started = time.perf_counter()
+    history = mlm.fit(train_ds.batch(settings.batch_size), epochs=settings.pretrain_epochs, verbose=2)
+    results["train_seconds"] = time.perf_counter() - started
+    results["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
+    held_out_ds = tf.data.Dataset.from_tensor_slices(held_out).batch(settings.batch_size)
+    results["masked_accuracy"] = float(mlm.evaluate(held_out_ds, verbose=0, return_dict=True)["masked_accuracy"])
+    print(f"held-out masked-token accuracy: {results['masked_accuracy']:.3f}")
+
+    os.makedirs(output_dir, exist_ok=True)
+    mlm.save_to_preset(output_dir)
+    print(f"\nSaved to {output_dir} (fine-tune with kp.recipes.text_classifier or `keras-ptft finetune`).")
+    return results

@@ -7,6 +7,7 @@ same `pretrain` function backs `keras-ptft pretrain gpt --corpus FILES`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 
@@ -39,9 +40,14 @@ def _phase(message: str) -> None:
     print(f"\n=== {message}", flush=True)
 
 
-def pretrain(texts: list[str], settings: Settings, output_dir: str, seed: int = 0) -> dict:
+def pretrain(texts: list[str], settings: Settings, output_dir: str, seed: int = 0,
+             checkpoint_dir: str | None = None) -> dict:
     """Trains a BPE vocabulary and a GPT on `texts` (last `held_out_fraction` held out); saves the
-    model to `output_dir` and returns perplexities and sample generations."""
+    model to `output_dir` and returns perplexities and sample generations.
+
+    With `checkpoint_dir`, the run is resumable: started again with the same arguments after a
+    crash, it reuses the vocabulary stored there and continues from the last completed epoch.
+    """
     import keras_ptft as kp
 
     keras.utils.set_random_seed(seed)
@@ -51,14 +57,27 @@ def pretrain(texts: list[str], settings: Settings, output_dir: str, seed: int = 
     train_texts, held_out = texts[:-split], texts[-split:]
     results: dict = {"train_texts": len(train_texts), "held_out_texts": len(held_out)}
 
-    _phase(f"Training a byte-level BPE vocabulary of {settings.vocabulary_size} tokens")
-    vocabulary, merges = kp.data.train_bpe(train_texts, vocabulary_size=settings.vocabulary_size)
+    # A resumed run must see the same token ids as the killed one: the vocabulary is kept in the
+    # checkpoint folder rather than trained again.
+    bpe_path = os.path.join(checkpoint_dir, "bpe.json") if checkpoint_dir else None
+    if bpe_path and os.path.exists(bpe_path):
+        _phase(f"Reusing the BPE vocabulary of the checkpoint in {checkpoint_dir}")
+        with open(bpe_path, encoding="utf-8") as file:
+            stored = json.load(file)
+        vocabulary, merges = stored["vocabulary"], stored["merges"]
+    else:
+        _phase(f"Training a byte-level BPE vocabulary of {settings.vocabulary_size} tokens")
+        vocabulary, merges = kp.data.train_bpe(train_texts, vocabulary_size=settings.vocabulary_size)
     tokenizer = kp.data.bpe_tokenizer(vocabulary, merges)
 
     _phase(f"Building GPT-{settings.size} and measuring held-out perplexity before training")
     backbone = kp.models.GPT.from_size(settings.size, vocabulary_size=len(vocabulary),
                                        max_sequence_length=max(settings.sequence_length, 64))
-    lm = kp.tasks.CausalLM(backbone, tokenizer, sequence_length=settings.sequence_length)
+    lm = kp.tasks.CausalLM(backbone, tokenizer, sequence_length=settings.sequence_length,
+                           checkpoint_dir=checkpoint_dir)
+    if bpe_path and not os.path.exists(bpe_path):
+        with open(bpe_path, "w", encoding="utf-8") as file:
+            json.dump({"vocabulary": vocabulary, "merges": merges}, file, ensure_ascii=False)
     lm.compile(optimizer=kp.training.optimization.make_adamw(settings.learning_rate, weight_decay=0.1,
                                                              clipnorm=1.0))
     results["parameters"] = backbone.count_params()

@@ -14,7 +14,8 @@ from keras_ptft.recipes import techniques
 from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training import schedules as schedules_lib
-from keras_ptft.training.checkpoints import check_checkpoint_dir, resumable_callbacks
+# add_checkpoint_callbacks is also imported from here by the other recipes.
+from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
 from keras_ptft.training.schedules import WarmupDecay
 
 
@@ -419,19 +420,6 @@ def apply_techniques(
     model.trainable_parameters = trainable
     if verbose:
         print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")
-
-
-def add_checkpoint_callbacks(model: keras.Model, fit_kwargs: dict) -> None:
-    """Adds the resumable-training callbacks to a `fit` call when the recipe got a `checkpoint_dir`."""
-    checkpoint_dir = getattr(model, "checkpoint_dir", None)
-    if checkpoint_dir is None:
-        return
-    monitor = getattr(model, "checkpoint_monitor", None)
-    if monitor is None:
-        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
-    callbacks = list(fit_kwargs.get("callbacks") or [])
-    # First, so an epoch is saved before any user callback hears it ended.
-    fit_kwargs["callbacks"] = resumable_callbacks(model, checkpoint_dir, monitor=monitor) + callbacks
 
 
 def size_schedule(model, x, y, batch_size, epochs, steps_per_epoch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import keras
@@ -10,6 +11,7 @@ import numpy as np
 
 from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
 from keras_ptft.models.gpt import GPT
+from keras_ptft.training.checkpoints import add_checkpoint_callbacks, set_checkpoint_dir
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam")
@@ -38,6 +40,12 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
         preprocessor: a `keras_ptft.data.causal_lm_preprocessing.CausalLMPreprocessor`, or None to
             build one from `tokenizer` (or to feed token ids yourself when there is no tokenizer).
         sequence_length: int. Training sequence length (and default generation length).
+        checkpoint_dir: str or None. Makes `fit` resumable there: a run killed at any moment and
+            started again with the same command continues from its last completed epoch, and the
+            best model is kept as `best.keras` (`keras_ptft.training.resumable_callbacks`). A
+            folder holding another model's checkpoint is refused. Not saved with the model.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
+            data, else `"loss"`.
 
     Example:
     ```python
@@ -62,6 +70,8 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
         tokenizer: keras.layers.Layer | None = None,
         preprocessor: keras.layers.Layer | None = None,
         sequence_length: int = 128,
+        checkpoint_dir: str | os.PathLike | None = None,
+        monitor: str | None = None,
         **kwargs,
     ):
         if preprocessor is None and tokenizer is not None:
@@ -71,7 +81,9 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
                     f"{backbone.max_sequence_length}], received sequence_length={sequence_length!r}."
                 )
             preprocessor = CausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
-        if preprocessor is not None:
+        # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
+        # restored; the sizes matched when the model was saved.
+        if preprocessor is not None and getattr(preprocessor.tokenizer, "vocabulary", None) is not None:
             tokenizer_size = preprocessor.tokenizer.vocabulary_size()
             if tokenizer_size != backbone.vocabulary_size:
                 raise ValueError(
@@ -79,6 +91,8 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
                     f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
+        # A property of this training run, not of the model: not in `get_config`.
+        set_checkpoint_dir(self, checkpoint_dir, monitor)
 
     def compile(
         self,
@@ -124,6 +138,9 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
     # which Keras also shuffles every epoch. `tf.data.Dataset`s still go through keras-hub.
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
+        kwargs["validation_data"] = validation_data  # decides the default `monitor`
+        add_checkpoint_callbacks(self, kwargs)
+        validation_data = kwargs.pop("validation_data")
         if self.preprocessor is not None and _is_text(x) and y is None and sample_weight is None:
             x, y, sample_weight = self.tokenize(x)
             if validation_data is not None and _is_text(validation_data):

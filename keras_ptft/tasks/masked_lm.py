@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Sequence
 
@@ -10,6 +11,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.training.checkpoints import add_checkpoint_callbacks, set_checkpoint_dir
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 
 MASK_TOKEN = "[MASK]"
@@ -36,6 +38,12 @@ class MaskedLM(keras_hub.models.MaskedLM):
         mask_rate: float. The fraction of (non-special) tokens selected for prediction.
         lowercase: bool. Lower-case (and, by default, strip accents) before tokenizing.
         strip_accents: bool or None. Defaults to `lowercase` (BERT's uncased convention).
+        checkpoint_dir: str or None. Makes `fit` resumable there: a run killed at any moment and
+            started again with the same command continues from its last completed epoch, and the
+            best model is kept as `best.keras` (`keras_ptft.training.resumable_callbacks`). A
+            folder holding another model's checkpoint is refused. Not saved with the model.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
+            data, else `"loss"`.
 
     Example:
     ```python
@@ -59,6 +67,8 @@ class MaskedLM(keras_hub.models.MaskedLM):
         mask_rate: float = 0.15,
         lowercase: bool = True,
         strip_accents: bool | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        monitor: str | None = None,
         **kwargs,
     ):
         if preprocessor is None:
@@ -74,7 +84,10 @@ class MaskedLM(keras_hub.models.MaskedLM):
                 lowercase=lowercase,
                 strip_accents=strip_accents,
             )
-        tokenizer_size = preprocessor.tokenizer.vocabulary_size()
+        # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
+        # restored; the sizes matched when the model was saved.
+        has_vocabulary = getattr(preprocessor.tokenizer, "vocabulary", None) is not None
+        tokenizer_size = preprocessor.tokenizer.vocabulary_size() if has_vocabulary else backbone.vocabulary_size
         if tokenizer_size != backbone.vocabulary_size:
             raise ValueError(
                 f"The vocabulary has {tokenizer_size} tokens but the backbone's "
@@ -103,6 +116,9 @@ class MaskedLM(keras_hub.models.MaskedLM):
         logits = self.masked_lm_head(sequence_output, inputs["mask_positions"])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
+        # === Training run === (a property of this run, not of the model: not in `get_config`)
+        set_checkpoint_dir(self, checkpoint_dir, monitor)
+
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """Compiles with pretraining defaults: AdamW (lr 5e-4, weight decay 0.01, no decay on
         LayerNorm/bias), cross-entropy and accuracy on masked positions, XLA where it helps.
@@ -123,6 +139,7 @@ class MaskedLM(keras_hub.models.MaskedLM):
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         if isinstance(x, (list, np.ndarray)) or isinstance(x, str):
             x = _check_texts(x, "x")
+        add_checkpoint_callbacks(self, kwargs)
         with warnings.catch_warnings():
             # The pooler is not part of the masked-LM objective; Keras would warn about it on
             # every run.

@@ -144,3 +144,28 @@ def load_history(checkpoint_dir: str | os.PathLike) -> dict[str, list[float]]:
     for key in keys:
         history[key] = [float(rows[e][key]) if rows[e].get(key) not in (None, "", "NA") else np.nan for e in epochs]
     return history
+
+
+def add_checkpoint_callbacks(model: keras.Model, fit_kwargs: dict) -> None:
+    """Adds the resumable-training callbacks to a `fit` call of a model given a `checkpoint_dir`
+    (recipes and pretraining tasks set `model.checkpoint_dir` / `model.checkpoint_monitor`)."""
+    checkpoint_dir = getattr(model, "checkpoint_dir", None)
+    if checkpoint_dir is None:
+        return
+    monitor = getattr(model, "checkpoint_monitor", None)
+    if monitor is None:
+        monitor = "val_loss" if fit_kwargs.get("validation_data") is not None else "loss"
+    callbacks = list(fit_kwargs.get("callbacks") or [])
+    # First, so an epoch is saved before any user callback hears it ended.
+    fit_kwargs["callbacks"] = resumable_callbacks(model, checkpoint_dir, monitor=monitor) + callbacks
+
+
+def set_checkpoint_dir(
+    model: keras.Model, checkpoint_dir: str | os.PathLike | None, monitor: str | None = None
+) -> None:
+    """Makes every later `fit` of `model` resumable in `checkpoint_dir` (see
+    `add_checkpoint_callbacks`); a folder holding another model's checkpoint is refused now, before
+    any training, not at the first `fit`."""
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(model, checkpoint_dir)
+    model.checkpoint_dir, model.checkpoint_monitor = checkpoint_dir, monitor

@@ -8,7 +8,6 @@ import numpy as np
 
 import keras_ptft as kp
 from keras_ptft.models import Bert
-from keras_ptft.recipes import techniques
 
 keras.utils.set_random_seed(0)
 results = {"backend": keras.backend.backend()}
@@ -45,4 +44,36 @@ classifier = kp.recipes.text_classifier(bert, 2, vocabulary=words, sequence_leng
 history = classifier.fit(["the cat sat", "the dog sat"] * 8, np.array([1, 0] * 8), batch_size=4, epochs=2, verbose=0)
 results["classifier_loss"] = history.history["loss"]
 results["lora_trainable"] = classifier.trainable_parameters
+
+# Resumable pretraining: a MaskedLM trained 2 epochs in a checkpoint folder, then a new one asked
+# for 3 epochs in the same folder, restores the weights and trains epoch 3 only.
+import tempfile  # noqa: E402
+
+run = tempfile.mkdtemp()
+texts = ["the cat sat", "the dog sat"] * 8
+
+
+def masked_lm():
+    keras.utils.set_random_seed(0)
+    backbone = Bert(vocabulary_size=len(words), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                    max_sequence_length=8)
+    mlm = kp.tasks.MaskedLM(backbone, vocabulary=words, sequence_length=8, mask_rate=0.3, checkpoint_dir=run)
+    mlm.compile(optimizer=kp.training.make_adamw(1e-2))
+    return mlm
+
+
+first = masked_lm()
+first.fit(texts, batch_size=8, epochs=2, verbose=0)
+trained = keras.ops.convert_to_numpy(first.backbone.token_embedding.embeddings)
+second = masked_lm()
+seen = {}
+second.fit(texts, batch_size=8, epochs=3, verbose=0, callbacks=[keras.callbacks.LambdaCallback(
+    on_train_begin=lambda logs: seen.update(start=keras.ops.convert_to_numpy(second.backbone.token_embedding.embeddings)),
+    on_epoch_end=lambda epoch, logs: seen.setdefault("epochs", []).append(epoch + 1))])
+results["mlm_resume"] = {
+    "epochs": seen["epochs"],
+    "restored_max_diff": float(np.abs(seen["start"] - trained).max()),
+    "iterations": int(keras.ops.convert_to_numpy(second.optimizer.iterations)),
+    "history_epochs": kp.training.load_history(run)["epoch"],
+}
 print("RESULT " + json.dumps(results), flush=True)

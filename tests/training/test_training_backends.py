@@ -39,3 +39,7 @@ def test_toolkit_on_backend(backend):
     np.testing.assert_allclose(results["logged_rates"], [float(warmup_linear(s)) for s in range(8)], rtol=1e-5)
     assert np.isfinite(results["classifier_loss"]).all()
     assert results["lora_trainable"] == 4 * 0 + 2 * (16 * 2 * 2 + 2 * 8 + 2 * 8) + 16 * 2 + 2
+    # MaskedLM(checkpoint_dir=...) resumes on this backend: weights restored, epoch 3 only.
+    resume = results["mlm_resume"]
+    assert resume["epochs"] == [3] and resume["history_epochs"] == [0, 1, 2]
+    assert resume["restored_max_diff"] == 0.0 and resume["iterations"] == 3 * 2

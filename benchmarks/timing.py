@@ -1,0 +1,49 @@
+"""Timing helpers shared by the benchmark scripts (imported from the scripts' own folder).
+
+On a shared machine the load changes from one minute to the next, so systems compared with each
+other are timed in *interleaved* rounds (A, B, A, B, ...) inside one process: a slow period hits
+both alike and their ratio survives it, where two back-to-back blocks of timings would not.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Callable
+
+
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int, steps: int, rounds: int) -> dict[str, dict]:
+    """Times every function of `fns` in alternating rounds.
+
+    Each function gets one first call (tracing / compilation, reported apart), `warmup` untimed
+    calls, then `rounds` rounds of `steps` timed calls; the rounds of the different functions
+    alternate. Every function must end with a host sync (e.g. return NumPy values).
+
+    Returns: for each name, `first_call_s`, `median_s` (median of all timed calls) and
+    `round_medians_s`.
+    """
+    results = {}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        fn()
+        results[name] = {"first_call_s": round(time.perf_counter() - start, 2), "times": [], "round_medians_s": []}
+        for _ in range(warmup):
+            fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            results[name]["times"] += times
+            results[name]["round_medians_s"].append(round(statistics.median(times), 5))
+    for result in results.values():
+        result["median_s"] = statistics.median(result.pop("times"))
+    return results
+
+
+def load() -> list[float]:
+    """The 1-minute load average (and 5, 15), to print next to each figure."""
+    return [round(v, 1) for v in os.getloadavg()]

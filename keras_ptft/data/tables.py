@@ -1,0 +1,111 @@
+"""Labeled text tables: `text<TAB>label` (TSV) or `text,label` (CSV) files, optionally gzip'd.
+
+The format of GLUE's SST-2 and of most sentiment sets: one header row naming the columns, then one
+example per row. Labels are class ids (`0`, `1`, ...) or class names (`pos`, `neg`, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from typing import Sequence
+
+import numpy as np
+
+TEXT_COLUMNS = ("sentence", "text", "review", "content")
+LABEL_COLUMNS = ("label", "labels", "class", "target")
+
+
+def read_labeled_texts(
+    path: str | os.PathLike,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_names: Sequence[str] | None = None,
+) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """Reads a table of `(text, label)` rows.
+
+    The delimiter follows the extension: `.tsv` (tab) or `.csv` (comma), each optionally `.gz`.
+    The first row is the header. Without `text_column`/`label_column`, the first of
+    `sentence`/`text`/`review`/`content` and of `label`/`labels`/`class`/`target` are used.
+    Texts are stripped (GLUE rows end with a space before the tab).
+
+    Args:
+        path: str. The `.tsv`, `.csv`, `.tsv.gz` or `.csv.gz` file.
+        text_column: str or None. Header of the text column.
+        label_column: str or None. Header of the label column.
+        label_names: list of str or None. Class names of a file with named labels, in class-id
+            order (pass those of the training file when reading its validation file); None sorts
+            the names found. Ignored when every label is an integer.
+
+    Returns:
+        `(texts, labels, label_names)`: list of str, int array of class ids, and the class names
+        (None when the file holds integer labels).
+
+    Example:
+    ```python
+    texts, labels, names = kp.data.read_labeled_texts("sst2/train.tsv.gz")
+    ```
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No labeled-text file {path!r}.")
+    stem = path[:-3] if path.endswith(".gz") else path
+    if stem.endswith(".tsv"):
+        delimiter = "\t"
+    elif stem.endswith(".csv"):
+        delimiter = ","
+    else:
+        raise ValueError(f"{path!r} must end in .tsv, .csv, .tsv.gz or .csv.gz (the extension sets the delimiter).")
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as file:
+        # TSVs like GLUE's are unquoted and may hold stray quote characters in the text.
+        reader = csv.reader(file, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path!r} is empty; expected a header row, then one example per row.")
+        header = [name.strip() for name in header]
+        text_index = _column(header, text_column, TEXT_COLUMNS, "text_column", path)
+        label_index = _column(header, label_column, LABEL_COLUMNS, "label_column", path)
+        texts, raw_labels = [], []
+        for line, row in enumerate(reader, start=2):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{path!r} line {line} has {len(row)} fields, the header has {len(header)} ({header})."
+                )
+            texts.append(row[text_index].strip())
+            raw_labels.append(row[label_index].strip())
+    if not texts:
+        raise ValueError(f"{path!r} holds a header but no examples.")
+    if all(_is_int(label) for label in raw_labels):
+        labels = np.array([int(label) for label in raw_labels], "int64")
+        if labels.min() < 0:
+            raise ValueError(f"{path!r} holds a negative label ({labels.min()}); class ids start at 0.")
+        return texts, labels, None
+    names = list(label_names) if label_names is not None else sorted(set(raw_labels))
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted(set(raw_labels) - set(index))
+    if unknown:
+        raise ValueError(f"{path!r} holds labels {unknown[:5]} not among `label_names`={names}.")
+    return texts, np.array([index[label] for label in raw_labels], "int64"), names
+
+
+def _column(header: list[str], name: str | None, defaults: tuple[str, ...], argument: str, path: str) -> int:
+    if name is not None:
+        if name not in header:
+            raise ValueError(f"`{argument}`={name!r} is not a column of {path!r}; its header is {header}.")
+        return header.index(name)
+    for candidate in defaults:
+        if candidate in header:
+            return header.index(candidate)
+    raise ValueError(f"{path!r} has no column named {' / '.join(defaults)} (header: {header}); pass `{argument}`.")
+
+
+def _is_int(value: str) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
