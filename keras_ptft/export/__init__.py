@@ -13,3 +13,6 @@ from keras_ptft.export.verify import verify
 
 __all__ += ["export", "verify", "Predictor", "ExportKind", "register_kind", "ExportCheckFailed", "FORMATS",
             "QUANTIZATIONS"]
+from keras_ptft.export.causal_lm import CausalLMKind
+
+__all__ += ["CausalLMKind"]
