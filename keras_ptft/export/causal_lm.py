@@ -161,8 +161,9 @@ class CausalLMKind(ExportKind):
             return self.generate({"token_ids": token_ids, "padding_mask": padding_mask})
 
         specs = self.token_input_specs()
-        for signature in ("serving_default", "generate"):
-            archive.add_endpoint(signature, generate, input_signature=[self.raw_input_spec()])
+        # Registered first, `generate` is also written as `serving_default` (Keras aliases the
+        # first endpoint), without a second trace of the BPE tokenizer (~40 s on 2 cores).
+        archive.add_endpoint("generate", generate, input_signature=[self.raw_input_spec()])
         archive.add_endpoint("generate_tokens", generate_tokens,
                              input_signature=[specs["token_ids"], specs["padding_mask"]])
         archive.write_out(folder, verbose=False)

@@ -201,7 +201,7 @@ def _kind_runner(kind: str):
 
         return MaskedLMRunner
     if kind == "image_classifier":
-        from keras_ptft.export.image_tflite import ImageClassifierRunner
+        from keras_ptft.export.image_kind import ImageClassifierRunner
 
         return ImageClassifierRunner
     return None
