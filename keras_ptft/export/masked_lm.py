@@ -36,25 +36,28 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(-1, keepdims=True)
 
 
-def encode_with_masks(tokenizer, text: str, sequence_length: int) -> tuple[list[int], list[int]]:
+def encode_with_masks(tokenizer, text: str, sequence_length: int, argument: str = "texts"
+                      ) -> tuple[list[int], list[int]]:
     """`[CLS] pieces [SEP]` ids of a text with `[MASK]`s, and the mask positions.
 
     The same encoding as `MaskedLM.fill_mask`: the text is split on `[MASK]` before tokenizing,
     so lower-casing cannot turn the marker into an ordinary word.
     """
+    from keras_ptft.tasks.masked_lm import _to_dense_row  # list or ragged batch → one row
+
     if MASK_TOKEN not in text:
-        raise ValueError(f"`texts` entries must contain {MASK_TOKEN}; received {text!r}.")
+        raise ValueError(f"`{argument}` entries must contain {MASK_TOKEN}; received {text!r}.")
     ids, positions = [tokenizer.cls_token_id], []
     pieces = text.split(MASK_TOKEN)
     for i, piece in enumerate(pieces):
         if piece.strip():
-            ids.extend(int(t) for t in np.asarray(tokenizer([piece]).to_list()[0]))
+            ids.extend(int(t) for t in _to_dense_row(tokenizer([piece])))
         if i < len(pieces) - 1:
             positions.append(len(ids))
             ids.append(tokenizer.mask_token_id)
     ids.append(tokenizer.sep_token_id)
     if len(ids) > sequence_length:
-        raise ValueError(f"`texts` entry {text!r} is {len(ids)} tokens, longer than the export's "
+        raise ValueError(f"`{argument}` entry {text!r} is {len(ids)} tokens, longer than the export's "
                          f"sequence_length={sequence_length}.")
     return ids, positions
 
@@ -119,9 +122,8 @@ class MaskedLMKind(ExportKind):
         from keras_ptft.export.export import _check_texts
 
         texts = _check_texts(data, argument)
-        missing = [text for text in texts if MASK_TOKEN not in text]
-        if missing:
-            raise ValueError(f"`{argument}` texts must each contain {MASK_TOKEN}; received {missing[0]!r}.")
+        for text in texts:  # a missing [MASK] or an over-long text fails here, before any artifact is written
+            encode_with_masks(self.tokenizer, text, self.sequence_length, argument)
         return texts
 
     # === Artifacts ===
@@ -143,6 +145,7 @@ class MaskedLMKind(ExportKind):
         vocabulary = tf.constant(self.vocabulary)
         mask_id = self.tokenizer.mask_token_id
 
+        packer(tokenizer(tf.constant(["build"])))  # ExportArchive tracks built layers only
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.track(tokenizer)

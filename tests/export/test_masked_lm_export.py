@@ -14,10 +14,10 @@ from keras_ptft.tasks import MaskedLM
 # One and two masks; English, accented and Chinese; the mask at the start, middle and end.
 TEXTS = [
     "the film was [MASK]",
-    "[MASK] café crème, très naïf",
+    "[MASK] café crème",
     "这部电影[MASK]好看",
-    "the [MASK] was dull and the acting [MASK]",
-    "Über-schön: [MASK] und Straße",
+    "the [MASK] was [MASK]",
+    "Über [MASK] Straße",
 ]
 
 
