@@ -72,7 +72,7 @@ def bench_image(folder, rows):
     vit = kp.models.ViT(image_shape=(28, 28, 1), patch_size=7, num_layers=2, num_heads=4, hidden_dim=64,
                         intermediate_dim=128)
     model = kp.recipes.image_classifier(vit, num_classes=10, label_names=[str(i) for i in range(10)])
-    model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=2)
+    model.fit(x_train, y_train, batch_size=64, epochs=2, verbose=2)
     keras_probabilities = model.predict(x_test, verbose=0)
     keras_accuracy = float(np.mean(keras_probabilities.argmax(-1) == y_test))
     paths = export_variants(model, folder, ["saved_model", "tflite"], [None, "float16", "dynamic_int8", "int8"],
@@ -96,14 +96,14 @@ def bench_image(folder, rows):
 def bench_causal_lm(folder, rows):
     with gzip.open(os.path.join(DATA, "tiny_shakespeare", "input.txt.gz"), "rt", encoding="utf-8") as handle:
         lines = [line.strip() for line in handle if len(line.strip()) > 20]
-    train, prompts = lines[:6000], [" ".join(line.split()[:3]) for line in lines[-32:]]
+    train, prompts = lines[:4000], [" ".join(line.split()[:3]) for line in lines[-32:]]
     keras.utils.set_random_seed(0)
     vocab, merges = kp.data.train_bpe(train, vocabulary_size=512, verbose=False)
     gpt = kp.models.GPT(vocabulary_size=len(vocab), num_layers=2, num_heads=4, hidden_dim=64, intermediate_dim=256,
                         max_sequence_length=64, dropout=0.0)
     lm = kp.tasks.CausalLM(gpt, kp.data.bpe_tokenizer(vocab, merges), sequence_length=32)
     lm.compile()
-    lm.fit(train, batch_size=32, epochs=2, verbose=2)
+    lm.fit(train, batch_size=32, epochs=1, verbose=2)
     max_length = 48
     paths = export_variants(lm, folder, ["saved_model", "tflite"], [None, "float16", "dynamic_int8"], None, prompts,
                             max_length=max_length)

@@ -87,3 +87,13 @@ def test_bad_image_inputs(classifier, exported, tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         export(classifier, tmp_path / "b", formats=["tflite"], verify_data=["a text"])
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_exports_the_kind_found_in_a_keras_file(exported, tmp_path, capsys):
+    model_file = os.path.join(exported, "model.keras")
+    assert main(["export", model_file, str(tmp_path / "cli"), "--formats", "tflite"]) == 0
+    manifest = json.load(open(tmp_path / "cli" / "manifest.json"))
+    assert manifest["kind"] == "image_classifier" and manifest["artifacts"]["tflite"]["parity"]["max_abs_diff"] <= 1e-4
+    assert main(["export", model_file, str(tmp_path / "other"), "--max-length", "8"]) == 1
+    assert "max_length" in capsys.readouterr().err
