@@ -143,12 +143,20 @@ class CausalLMKind(ExportKind):
 
         return _check_texts(data, argument)
 
+    def probe_data(self) -> list[str]:
+        # Prompts that leave room to generate at this `max_length`.
+        prompts = ["", "the", "a fine, moving film", "Un café crème", "这部电影", "it's not bad... actually"]
+        return [prompt for prompt in prompts
+                if len(_as_ids(self.tokenizer(prompt))) + int(self.preprocessor.add_start_token) < self.max_length]
+
     def write_artifact(self, name, target, quantization, representative_data) -> dict:
         if name == "saved_model":
             return self._write_saved_model(target)
         return self._write_tflite(target, quantization, representative_data)
 
     def _write_saved_model(self, folder: str) -> dict:
+        if not self.preprocessor.built:  # a model never fit nor asked to generate
+            self.preprocessor.build(None)
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         archive.track(self.preprocessor)
@@ -229,8 +237,16 @@ class CausalLMKind(ExportKind):
 
     def reference(self, prompts) -> dict[str, np.ndarray]:
         """keras-hub's own greedy `generate_step` on the packed prompts (no stop: every position)."""
+        import keras_hub
+
         features = self.preprocess(tf.constant(list(prompts)))
-        outputs = self.model.generate_step(features, stop_token_ids=None)
+        # The artifacts decode greedily whatever sampler the model was compiled with.
+        compiled_sampler = getattr(self.model, "sampler", None)
+        self.model.sampler = keras_hub.samplers.GreedySampler()
+        try:
+            outputs = self.model.generate_step(features, stop_token_ids=None)
+        finally:
+            self.model.sampler = compiled_sampler
         return {"token_ids": np.asarray(outputs["token_ids"]), "prompt_mask": np.asarray(features["padding_mask"])}
 
     def verify_artifacts(self, path, data, formats, batch_size) -> dict:
@@ -307,6 +323,10 @@ class CausalLMRunner:
         return {"texts": [text if isinstance(text, str) else np.asarray(text).item().decode("utf-8", "replace")
                           for text in texts],
                 "token_ids": outputs["token_ids"], "padding_mask": outputs["padding_mask"]}
+
+
+def _as_ids(ids) -> list:
+    return np.asarray(ids.numpy() if hasattr(ids, "numpy") else ids).reshape(-1).tolist()
 
 
 def _check_prompts(prompts) -> list[str]:

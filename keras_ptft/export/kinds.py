@@ -68,6 +68,12 @@ class ExportKind:
     # The formats this kind can write; `export()` rejects the others by name.
     formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text")
 
+    def probe_data(self):
+        """Inputs to verify on when the caller gives none."""
+        from keras_ptft.export.verify import PROBE_TEXTS
+
+        return PROBE_TEXTS
+
     def check_data(self, data, argument: str):
         """Validated example inputs (calibration or verification data), or a ValueError naming `argument`."""
         from keras_ptft.export.export import _check_texts

@@ -118,6 +118,17 @@ class MaskedLMKind(ExportKind):
         specs["mask_positions"] = tf.TensorSpec([None, None], tf.int32, name="mask_positions")
         return specs
 
+    def probe_data(self) -> list[str]:
+        texts = ["the film was [MASK].", "[MASK] café crème", "这部电影很[MASK]", "[MASK] is [MASK]", "[MASK]"]
+        fits = []
+        for text in texts:  # only those within this export's sequence_length
+            try:
+                encode_with_masks(self.tokenizer, text, self.sequence_length)
+                fits.append(text)
+            except ValueError:
+                pass
+        return fits
+
     def check_data(self, data, argument: str):
         from keras_ptft.export.export import _check_texts
 

@@ -59,7 +59,7 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
     if kind.name != "text_classifier":
         manifest = read_manifest(path)
         formats = list(manifest["artifacts"]) if formats is None else list(formats)
-        data = kind.check_data(PROBE_TEXTS if data is None else data, "data")
+        data = kind.check_data(kind.probe_data() if data is None else data, "data")
         return kind.verify_artifacts(os.fspath(path), data, formats, batch_size)
     data = PROBE_TEXTS if data is None else data
     if isinstance(data, str) or not all(isinstance(text, str) for text in data) or not len(data):
