@@ -203,11 +203,16 @@ def _add_export(commands) -> None:
     )
     parser.add_argument("model", help="the .keras file")
     parser.add_argument("path", help="the export folder, e.g. saved_models/sentiment")
-    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite", "tflite_text"],
-                        help="saved_model, tflite (token ids in), tflite_text (raw strings in)")
+    parser.add_argument("--formats", nargs="+", default=None,
+                        help="saved_model, tflite (token ids in), tflite_text (raw strings in); "
+                        "default: every format the model's kind supports")
     parser.add_argument("--quantization", choices=["float16", "dynamic_int8", "int8"], default=None)
     parser.add_argument("--representative-data", default=None,
-                        help="a text file, one example per line, to calibrate int8 and verify on")
+                        help="a text file, one example per line, to calibrate int8 and verify on "
+                        "(a .npy file of uint8 images for image models)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="causal LMs: total tokens generated up to, fixed at export")
+    parser.add_argument("--top-k", type=int, default=None, help="masked LMs: predictions per [MASK]")
     parser.add_argument("--min-label-agreement", type=float, default=0.99)
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=_run_export)
@@ -224,14 +229,22 @@ def _run_export(args) -> int:
         print(f"keras-ptft export: no model file {args.model!r}", file=sys.stderr)
         return 2
     data = None
-    if args.representative_data:
+    if args.representative_data and args.representative_data.endswith(".npy"):
+        import numpy as np
+
+        data = np.load(args.representative_data)
+    elif args.representative_data:
         with open(args.representative_data, encoding="utf-8") as handle:
             data = [line.rstrip("\n") for line in handle if line.strip()]
     model = keras.saving.load_model(args.model)
+    # The model's kind (text classifier, causal LM, masked LM, image classifier) comes from the
+    # loaded class; only the options that kind takes are passed on.
+    options = {name: value for name, value in (("max_length", args.max_length), ("top_k", args.top_k))
+               if value is not None}
     try:
         path = kp.export.export(model, args.path, formats=args.formats, quantization=args.quantization,
                                 representative_data=data, overwrite=args.overwrite,
-                                min_label_agreement=args.min_label_agreement)
+                                min_label_agreement=args.min_label_agreement, **options)
     except (ValueError, FileExistsError) as error:
         print(f"keras-ptft export: {error}", file=sys.stderr)
         return 1
@@ -243,7 +256,10 @@ def _add_predict(commands) -> None:
     parser = commands.add_parser("predict", help="predict with an export folder from raw text",
                                  description="Print one JSON line per text: label, label name, probabilities.")
     parser.add_argument("path", help="the export folder")
-    parser.add_argument("--text", action="append", required=True, help="a text to classify (repeatable)")
+    parser.add_argument("--text", action="append", default=None,
+                        help="a text to classify, a prompt, or a text with [MASK] (repeatable)")
+    parser.add_argument("--image", action="append", default=None,
+                        help="image models: a PNG/JPEG file or a .npy uint8 array (repeatable)")
     parser.add_argument("--format", default=None, help="saved_model, tflite_text or tflite (default: the first present)")
     parser.set_defaults(run=_run_predict)
 
@@ -253,8 +269,15 @@ def _run_predict(args) -> int:
 
     from keras_ptft.export import Predictor
 
+    if bool(args.text) == bool(args.image):
+        print("keras-ptft predict: give --text (text models) or --image (image models), not both or neither",
+              file=sys.stderr)
+        return 2
     try:
-        outputs = Predictor(args.path, format=args.format).predict(args.text)
+        predictor = Predictor(args.path, format=args.format)
+        if args.image or predictor.manifest["kind"] != "text_classifier":
+            return _print_kind_predictions(predictor, args)
+        outputs = predictor.predict(args.text)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-ptft predict: {error}", file=sys.stderr)
         return 1
@@ -263,6 +286,55 @@ def _run_predict(args) -> int:
         print(json.dumps({"text": text, "label": int(label), "label_name": name,
                           "probabilities": [round(float(p), 6) for p in probabilities]}, ensure_ascii=False))
     return 0
+
+
+def _print_kind_predictions(predictor, args) -> int:
+    """One JSON line per input for image classifiers, causal LMs and masked LMs."""
+    import json
+
+    kind = predictor.manifest["kind"]
+    if args.image:
+        if kind != "image_classifier":
+            raise ValueError(f"--image needs an image model; {args.path!r} is a {kind!r} export.")
+        outputs = predictor.predict(_read_images(args.image))
+        for file, label, name, probabilities in zip(args.image, outputs["labels"], outputs["label_names"],
+                                                    outputs["probabilities"]):
+            print(json.dumps({"image": file, "label": int(label), "label_name": name,
+                              "probabilities": [round(float(p), 6) for p in probabilities]}))
+        return 0
+    if kind == "image_classifier":
+        raise ValueError(f"{args.path!r} is an image model; pass --image.")
+    outputs = predictor.predict(args.text)
+    for row, text in enumerate(args.text):
+        if kind == "causal_lm":
+            print(json.dumps({"prompt": text, "text": outputs["texts"][row]}, ensure_ascii=False))
+        else:  # masked_lm
+            masks = [[[str(token), round(float(p), 6)] for token, p in zip(outputs["tokens"][row, slot],
+                                                                           outputs["probabilities"][row, slot])]
+                     for slot in range(int(outputs["mask_count"][row]))]
+            print(json.dumps({"text": text, "masks": masks}, ensure_ascii=False))
+    return 0
+
+
+def _read_images(files):
+    import os
+
+    import numpy as np
+
+    images = []
+    for file in files:
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"--image {file!r} does not exist.")
+        if file.endswith(".npy"):
+            images.append(np.load(file))
+        else:
+            import tensorflow as tf
+
+            images.append(tf.io.decode_image(tf.io.read_file(file), expand_animations=False).numpy())
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise ValueError(f"--image files must share one shape, received {sorted(shapes)}.")
+    return np.stack(images)
 
 
 def _add_serve(commands) -> None:

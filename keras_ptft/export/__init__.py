@@ -13,3 +13,8 @@ from keras_ptft.export.verify import verify
 
 __all__ += ["export", "verify", "Predictor", "ExportKind", "register_kind", "ExportCheckFailed", "FORMATS",
             "QUANTIZATIONS"]
+from keras_ptft.export.causal_lm import CausalLMKind
+from keras_ptft.export.image_kind import ImageClassifierKind
+from keras_ptft.export.masked_lm import MaskedLMKind
+
+__all__ += ["CausalLMKind", "MaskedLMKind", "ImageClassifierKind"]

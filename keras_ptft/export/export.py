@@ -27,7 +27,7 @@ class ExportCheckFailed(ValueError):
 def export(
     model: keras.Model,
     path: str | os.PathLike,
-    formats: Sequence[str] = ("saved_model", "tflite", "tflite_text"),
+    formats: Sequence[str] | None = None,
     quantization: str | None = None,
     representative_data: Sequence[str] | None = None,
     overwrite: bool = False,
@@ -35,6 +35,7 @@ def export(
     tolerance: float = 1e-4,
     min_label_agreement: float = 0.99,
     save_keras: bool = True,
+    **kind_options,
 ) -> str:
     """Exports `model` to `path/`: artifacts, vocabulary, a manifest, each artifact verified.
 
@@ -48,10 +49,13 @@ def export(
     than `tolerance`, or a quantized one agrees on fewer than `min_label_agreement` of the labels.
 
     Args:
-        model: a built Keras model of a supported kind (a `keras_ptft.recipes.TextClassifier`).
+        model: a built Keras model of a supported kind: a `keras_ptft.recipes.TextClassifier`,
+            `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM` or
+            `keras_ptft.recipes.ImageClassifier`.
         path: str. The export folder, e.g. `"saved_models/sentiment"`.
-        formats: list of str. Any of `"saved_model"`, `"tflite"` (token ids in) and
-            `"tflite_text"` (raw strings in, tokenizer inside).
+        formats: list of str or None. Any of `"saved_model"`, `"tflite"` (token ids, or uint8
+            images, in) and `"tflite_text"` (raw strings in, tokenizer inside; text classifiers
+            only). None writes every format the model's kind supports.
         quantization: str or None. For the TFLite artifacts: None (float32), `"float16"`,
             `"dynamic_int8"` (int8 weights) or `"int8"` (int8 weights and activations,
             calibrated on `representative_data`; format `"tflite"` only).
@@ -63,6 +67,9 @@ def export(
         tolerance: float. Largest allowed |Δ| of probabilities for float artifacts.
         min_label_agreement: float. Smallest allowed label agreement for quantized artifacts.
         save_keras: bool. Also save `model.keras`.
+        **kind_options: settings of one kind of model: `max_length` (int, tokens generated up
+            to, fixed at export; causal LMs) and `top_k` (int, predictions per [MASK]; masked LMs).
+            For image models, `representative_data` and `verify_data` are uint8 image arrays.
 
     Returns:
         The export folder's path.
@@ -75,16 +82,12 @@ def export(
     """
     import tensorflow as tf
 
-    formats = _check_formats(formats)
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {list(QUANTIZATIONS)}, received {quantization!r}.")
-    if representative_data is not None:
-        representative_data = _check_texts(representative_data, "representative_data")
-    if quantization == "int8" and not representative_data:
-        raise ValueError("`quantization='int8'` needs `representative_data`: a list of typical input texts "
-                         "to calibrate the int8 activations on (100-500 is plenty).")
-    if verify_data is not None:
-        verify_data = _check_texts(verify_data, "verify_data")
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("`quantization='int8'` needs `representative_data`: typical inputs (a list of texts, "
+                         "or uint8 images for image models) to calibrate the int8 activations on "
+                         "(100-500 is plenty).")
     if keras.config.backend() != "tensorflow":
         raise RuntimeError("`export` runs on the TensorFlow backend; the current Keras backend is "
                            f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow.")
@@ -94,7 +97,16 @@ def export(
     path = os.fspath(path)
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path) and not overwrite):
         raise FileExistsError(f"`path` {path!r} exists and is not an empty folder; pass overwrite=True to replace it.")
-    kind = kind_of(model)
+    kind = kind_of(model, **kind_options)
+    formats = list(kind.formats) if formats is None else _check_formats(formats)
+    unsupported = [name for name in formats if name not in kind.formats]
+    if unsupported:
+        raise ValueError(f"`formats` {unsupported} cannot be written for a {kind.name!r} model; it supports "
+                         f"{list(kind.formats)}.")
+    if representative_data is not None:
+        representative_data = kind.check_data(representative_data, "representative_data")
+    if verify_data is not None:
+        verify_data = kind.check_data(verify_data, "verify_data")
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -123,19 +135,16 @@ def export(
         print("export: verifying against the Keras model", flush=True)
         from keras_ptft.export.verify import verify
 
-        parity = verify(staging, model, verify_data or representative_data, formats=formats)
+        parity = verify(staging, model, verify_data if verify_data is not None else representative_data,
+                        formats=formats, **kind_options)
         failures = []
         for name, figures in parity.items():
             entry = manifest["artifacts"][name]
             entry["parity"] = figures
-            if entry.get("quantization"):
-                if figures["label_agreement"] < min_label_agreement:
-                    failures.append(f"{name} ({entry['quantization']}): label agreement "
-                                    f"{figures['label_agreement']:.4f} < min_label_agreement={min_label_agreement}")
-            elif figures["max_abs_diff"] > tolerance:
-                failures.append(f"{name}: max |Δ| {figures['max_abs_diff']:.3g} > tolerance={tolerance}")
-            print(f"export: {name}: max |Δ| {figures['max_abs_diff']:.3g}, label agreement "
-                  f"{figures['label_agreement']:.4f} on {figures['examples']} texts", flush=True)
+            failure = kind.parity_failure(name, entry, figures, tolerance, min_label_agreement)
+            if failure:
+                failures.append(failure)
+            print(f"export: {name}: " + ", ".join(f"{key} {value:.4g}" for key, value in figures.items()), flush=True)
         if failures:
             raise ExportCheckFailed("The export does not match the Keras model: " + "; ".join(failures))
         manifest["checks"] = {"tolerance": tolerance, "min_label_agreement": min_label_agreement}
@@ -154,7 +163,10 @@ def _write(name, kind, staging, quantization, representative_data) -> dict:
     from keras_ptft.export.saved_model import write_saved_model
 
     target = os.path.join(staging, ARTIFACTS[name])
-    if name == "saved_model":
+    entry = kind.write_artifact(name, target, quantization, representative_data)
+    if entry is not None:
+        entry.setdefault("path", ARTIFACTS[name])
+    elif name == "saved_model":
         entry = write_saved_model(kind, target)
         entry["path"] = ARTIFACTS[name]
     else:

@@ -61,6 +61,44 @@ class ExportKind:
         """Extra files written beside the artifacts: {file name: text}."""
         return {}
 
+    # --- Hooks for kinds whose artifacts are not "raw text in, probabilities out" ---
+    # The defaults keep the text-classifier behaviour; causal LMs, masked LMs and image models
+    # (export/lm_kinds.py, export/image_kinds.py) override them.
+
+    # The formats this kind can write; `export()` rejects the others by name.
+    formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text")
+
+    def probe_data(self):
+        """Inputs to verify on when the caller gives none."""
+        from keras_ptft.export.verify import PROBE_TEXTS
+
+        return PROBE_TEXTS
+
+    def check_data(self, data, argument: str):
+        """Validated example inputs (calibration or verification data), or a ValueError naming `argument`."""
+        from keras_ptft.export.export import _check_texts
+
+        return _check_texts(data, argument)
+
+    def write_artifact(self, name: str, target: str, quantization, representative_data) -> dict | None:
+        """Writes artifact `name` at `target` and returns its manifest entry; None uses the generic writers."""
+        return None
+
+    def verify_artifacts(self, path: str, data, formats, batch_size: int) -> dict | None:
+        """Parity figures per format for `verify()`; None uses the generic probability comparison."""
+        return None
+
+    def parity_failure(self, name: str, entry: dict, figures: dict, tolerance: float,
+                       min_label_agreement: float) -> str | None:
+        """Why artifact `name` fails its parity check, or None when it passes."""
+        if entry.get("quantization"):
+            if figures["label_agreement"] < min_label_agreement:
+                return (f"{name} ({entry['quantization']}): label agreement {figures['label_agreement']:.4f} "
+                        f"< min_label_agreement={min_label_agreement}")
+        elif figures["max_abs_diff"] > tolerance:
+            return f"{name}: max |Δ| {figures['max_abs_diff']:.3g} > tolerance={tolerance}"
+        return None
+
 
 class TextClassifierKind(ExportKind):
     """`keras_ptft.recipes.TextClassifier`: raw strings → `probabilities` and `labels`."""
@@ -143,11 +181,22 @@ def register_kind(kind: type[ExportKind]) -> type[ExportKind]:
     return kind
 
 
-def kind_of(model) -> ExportKind:
-    """The `ExportKind` instance for `model`, or a ValueError naming the supported kinds."""
+def kind_of(model, **options) -> ExportKind:
+    """The `ExportKind` instance for `model`, or a ValueError naming the supported kinds.
+
+    `options` are kind-specific export settings (`max_length` for causal LMs, `top_k` for masked
+    LMs); an option the model's kind does not take is an error.
+    """
+    import inspect
+
     for kind in KINDS:
         if kind.matches(model):
-            return kind(model)
+            accepted = inspect.signature(kind.__init__).parameters
+            unknown = sorted(set(options) - set(accepted))
+            if unknown:
+                raise ValueError(f"Export options {unknown} do not apply to a {kind.name!r} model; it takes "
+                                 f"{sorted(set(accepted) - {'self', 'model'}) or 'none'}.")
+            return kind(model, **options)
     raise ValueError(
         f"`model` of type {type(model).__name__} has no exporter; supported kinds: "
         f"{[kind.name for kind in KINDS]}."

@@ -87,13 +87,17 @@ class Predictor:
             format = available[0]
         if format not in available:
             raise ValueError(f"`format` must be one of the artifacts in {self.path!r}: {available}; received {format!r}.")
-        if self.manifest["kind"] != "text_classifier":
-            raise ValueError(f"Predictor cannot yet run a {self.manifest['kind']!r} export; it runs text classifiers.")
+        kind_runner = _kind_runner(self.manifest["kind"])
+        if kind_runner is None and self.manifest["kind"] != "text_classifier":
+            raise ValueError(f"Predictor cannot run a {self.manifest['kind']!r} export.")
         self.format = format
         self.label_names = list(self.manifest.get("label_names") or [])
         artifact = os.path.join(self.path, ARTIFACTS[format])
         self._check_files(artifact, self.manifest["artifacts"][format])
-        self._run = getattr(self, f"_load_{format}")(artifact)
+        # Causal LMs, masked LMs and image models run through their own runner (see _kind_runner).
+        self._kind_runner = None if kind_runner is None else kind_runner(self.path, self.manifest, format, artifact)
+        if self._kind_runner is None:
+            self._run = getattr(self, f"_load_{format}")(artifact)
 
     def _check_files(self, artifact: str, entry: dict) -> None:
         if not os.path.exists(artifact):
@@ -158,13 +162,20 @@ class Predictor:
     def predict(self, texts: str | Sequence[str]) -> dict:
         """Class probabilities, label ids and label names for one text or a list of texts.
 
+        Other kinds of export return their own outputs: a causal LM `texts` (prompt +
+        continuation), `token_ids` and `padding_mask`; a masked LM the `top_k` `tokens` and
+        `probabilities` per [MASK]; an image classifier takes uint8 images `(batch, height,
+        width, channels)` and returns `probabilities`, `labels`, `label_names`.
+
         Args:
-            texts: str or list of str.
+            texts: str or list of str (uint8 array for image models).
 
         Returns:
             A dict: `"probabilities"` (float32 array `(batch, classes)`), `"labels"` (int array
             `(batch,)`), `"label_names"` (list of str).
         """
+        if self._kind_runner is not None:
+            return self._kind_runner.predict(texts)
         texts = _check_texts(texts)
         if not texts:
             classes = len(self.label_names)
@@ -177,6 +188,23 @@ class Predictor:
             "labels": labels,
             "label_names": [self.label_names[i] for i in labels],
         }
+
+
+def _kind_runner(kind: str):
+    """The runner class of export kinds other than text classifiers, or None."""
+    if kind == "causal_lm":
+        from keras_ptft.export.causal_lm import CausalLMRunner
+
+        return CausalLMRunner
+    if kind == "masked_lm":
+        from keras_ptft.export.masked_lm import MaskedLMRunner
+
+        return MaskedLMRunner
+    if kind == "image_classifier":
+        from keras_ptft.export.image_kind import ImageClassifierRunner
+
+        return ImageClassifierRunner
+    return None
 
 
 def _check_texts(texts) -> list[str]:

@@ -25,7 +25,7 @@ PROBE_TEXTS = [
 
 
 def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, formats: Sequence[str] | None = None,
-           batch_size: int = 32) -> dict[str, dict]:
+           batch_size: int = 32, **kind_options) -> dict[str, dict]:
     """Runs each artifact of an export folder and the Keras model on the same inputs.
 
     Args:
@@ -36,6 +36,11 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
         formats: list of str or None. The artifacts to check; None checks every one `Predictor`
             can run.
         batch_size: int. Examples per call.
+        **kind_options: kind-specific export settings (see `export`).
+
+    Causal LMs report `token_agreement` (generated tokens equal to `CausalLM.generate`'s greedy
+    ones) and `sequence_agreement`; masked LMs the max |Δ| of the logits and the top-1 agreement
+    at [MASK] positions; image models take uint8 images as `data`.
 
     Returns:
         `{format: {"max_abs_diff": float, "label_agreement": float, "examples": int}}`, where
@@ -50,6 +55,12 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
     """
     from keras_ptft.export.kinds import kind_of
 
+    kind = kind_of(model, **kind_options)
+    if kind.name != "text_classifier":
+        manifest = read_manifest(path)
+        formats = list(manifest["artifacts"]) if formats is None else list(formats)
+        data = kind.check_data(kind.probe_data() if data is None else data, "data")
+        return kind.verify_artifacts(os.fspath(path), data, formats, batch_size)
     data = PROBE_TEXTS if data is None else data
     if isinstance(data, str) or not all(isinstance(text, str) for text in data) or not len(data):
         raise ValueError("`data` must be a non-empty list of str.")
@@ -57,7 +68,6 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
     manifest = read_manifest(path)
     runnable = [name for name in manifest["artifacts"] if name in ("saved_model", "tflite", "tflite_text")]
     formats = runnable if formats is None else list(formats)
-    kind = kind_of(model)
     expected = np.concatenate([kind.reference(data[i : i + batch_size])["probabilities"]
                                for i in range(0, len(data), batch_size)])
     results = {}

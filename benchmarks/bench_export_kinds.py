@@ -1,0 +1,173 @@
+"""Export benchmark for the non-classifier kinds: size, parity and batch-1 latency per artifact.
+
+- image classifier: a small ViT trained briefly on `../shared/data/mnist`; SavedModel and TFLite
+  fp32 / fp16 / dynamic int8 / full int8 (calibrated on 200 training images): accuracy on the 2,000
+  test images, label agreement with Keras, max |Δ| of probabilities.
+- causal LM: a small GPT trained briefly on `../shared/data/tiny_shakespeare`; SavedModel
+  (strings in/out) and TFLite fp32 / fp16 / dynamic int8 greedy loops: agreement of the greedy
+  tokens with `CausalLM.generate` on held-out prompts, latency of one full generation.
+- masked LM: a small BERT (untrained: parity does not need a trained model) on SST-2 sentences;
+  SavedModel and TFLite fp32 / fp16 / dynamic int8: max |Δ| of the top-k probabilities, top-1
+  agreement.
+
+Prints a Markdown table. Run under `nice` on a shared machine; ratios of latencies measured in
+the same run are more trustworthy than absolute numbers.
+
+    python benchmarks/bench_export_kinds.py            # all three kinds
+    python benchmarks/bench_export_kinds.py --kinds image causal_lm
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+import keras
+import keras_ptft as kp
+from keras_ptft.export import Predictor, export
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+
+
+def size_of(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
+def median_ms(fn, inputs, repeats=3):
+    times = []
+    for item in inputs:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def export_variants(model, folder, formats, quantizations, representative, verify_data, **options):
+    """{label: export path} for SavedModel + each TFLite quantization."""
+    paths = {}
+    for quantization in quantizations:
+        wanted = formats if quantization is None else ["tflite"]
+        label = quantization or "float32"
+        print(f"\n== export {label}", flush=True)
+        paths[label] = export(model, os.path.join(folder, label), formats=wanted, quantization=quantization,
+                              representative_data=representative, verify_data=verify_data, save_keras=False,
+                              min_label_agreement=0.0, **options)
+    return paths
+
+
+def bench_image(folder, rows):
+    data = np.load(os.path.join(DATA, "mnist", "mnist_10k_2k.npz"))
+    x_train, y_train = data["x_train"][..., None], data["y_train"].astype("int32")
+    x_test, y_test = data["x_test"][..., None], data["y_test"].astype("int32")
+    keras.utils.set_random_seed(0)
+    vit = kp.models.ViT(image_shape=(28, 28, 1), patch_size=7, num_layers=2, num_heads=4, hidden_dim=64,
+                        intermediate_dim=128)
+    model = kp.recipes.image_classifier(vit, num_classes=10, label_names=[str(i) for i in range(10)])
+    model.fit(x_train, y_train, batch_size=64, epochs=2, verbose=2)
+    keras_probabilities = model.predict(x_test, verbose=0)
+    keras_accuracy = float(np.mean(keras_probabilities.argmax(-1) == y_test))
+    paths = export_variants(model, folder, ["saved_model", "tflite"], [None, "float16", "dynamic_int8", "int8"],
+                            x_train[:200], x_test[:256])
+    keras_ms = median_ms(lambda image: model(image[None].astype("float32"), training=False), x_test[:20])
+    rows.append(("image (ViT L2/H64, MNIST)", "keras", "-", f"{keras_accuracy:.4f}", "-", "-", f"{keras_ms:.2f}"))
+    for label, path in paths.items():
+        for format in (["saved_model", "tflite"] if label == "float32" else ["tflite"]):
+            predictor = Predictor(path, format=format)
+            probabilities = np.concatenate([predictor.predict(x_test[i : i + 250])["probabilities"]
+                                            for i in range(0, len(x_test), 250)])
+            accuracy = float(np.mean(probabilities.argmax(-1) == y_test))
+            agreement = float(np.mean(probabilities.argmax(-1) == keras_probabilities.argmax(-1)))
+            delta = float(np.abs(probabilities - keras_probabilities).max())
+            ms = median_ms(predictor.predict, x_test[:20])
+            entry = os.path.join(path, "1" if format == "saved_model" else "tflite/model.tflite")
+            rows.append(("image (ViT L2/H64, MNIST)", f"{format} {label}", f"{size_of(entry) / 1e6:.2f} MB",
+                         f"{accuracy:.4f}", f"{agreement:.4f}", f"{delta:.2e}", f"{ms:.2f}"))
+
+
+def bench_causal_lm(folder, rows):
+    with gzip.open(os.path.join(DATA, "tiny_shakespeare", "input.txt.gz"), "rt", encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if len(line.strip()) > 20]
+    train, prompts = lines[:4000], [" ".join(line.split()[:3]) for line in lines[-32:]]
+    keras.utils.set_random_seed(0)
+    vocab, merges = kp.data.train_bpe(train, vocabulary_size=512, verbose=False)
+    gpt = kp.models.GPT(vocabulary_size=len(vocab), num_layers=2, num_heads=4, hidden_dim=64, intermediate_dim=256,
+                        max_sequence_length=64, dropout=0.0)
+    lm = kp.tasks.CausalLM(gpt, kp.data.bpe_tokenizer(vocab, merges), sequence_length=32)
+    lm.compile()
+    lm.fit(train, batch_size=32, epochs=1, verbose=2)
+    max_length = 48
+    paths = export_variants(lm, folder, ["saved_model", "tflite"], [None, "float16", "dynamic_int8"], None, prompts,
+                            max_length=max_length)
+    keras_ms = median_ms(lambda p: lm.generate([p], max_length=max_length, stop_token_ids=None), prompts[:5], 1)
+    rows.append(("causal LM (GPT L2/H64, Shakespeare)", "keras generate", "-", "-", "-", "-", f"{keras_ms:.1f}"))
+    for label, path in paths.items():
+        manifest = kp.export.predictor.read_manifest(path)
+        for format, entry in manifest["artifacts"].items():
+            predictor = Predictor(path, format=format)
+            ms = median_ms(lambda p: predictor.predict([p]), prompts[:5], 1)
+            parity = entry["parity"]
+            rows.append(("causal LM (GPT L2/H64, Shakespeare)", f"{format} {label}",
+                         f"{entry['bytes'] / 1e6:.2f} MB", "-",
+                         f"tokens {parity['token_agreement']:.4f} / seqs {parity['sequence_agreement']:.3f}", "-",
+                         f"{ms:.1f}"))
+
+
+def bench_masked_lm(folder, rows):
+    with gzip.open(os.path.join(DATA, "sst2", "dev.tsv.gz"), "rt", encoding="utf-8") as handle:
+        texts = [line.split("\t")[0].strip() for line in handle][1:]
+    vocabulary = kp.data.train_wordpiece(texts, vocabulary_size=1000)
+    rng = np.random.default_rng(0)
+    masked = []
+    for text in texts[:64]:
+        words = text.split()[:12]  # WordPieces of 12 words stay within sequence_length 64
+        words[rng.integers(len(words))] = "[MASK]"
+        masked.append(" ".join(words))
+    keras.utils.set_random_seed(0)
+    bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocabulary), max_sequence_length=64)
+    mlm = kp.tasks.MaskedLM(bert, vocabulary=vocabulary, sequence_length=64)
+    paths = export_variants(mlm, folder, ["saved_model", "tflite"], [None, "float16", "dynamic_int8"], None, masked)
+    for label, path in paths.items():
+        manifest = kp.export.predictor.read_manifest(path)
+        for format, entry in manifest["artifacts"].items():
+            predictor = Predictor(path, format=format)
+            ms = median_ms(lambda t: predictor.predict([t]), masked[:10])
+            parity = entry["parity"]
+            delta = max(parity["max_abs_diff"], parity.get("max_abs_logit_diff", 0.0))
+            rows.append(("masked LM (BERT tiny, SST-2 text)", f"{format} {label}", f"{entry['bytes'] / 1e6:.2f} MB",
+                         "-", f"top-1 {parity['top1_agreement']:.4f}", f"{delta:.2e}", f"{ms:.2f}"))
+
+
+class Rows(list):
+    """The table's rows, each also printed as soon as it is measured (a crash keeps what was done)."""
+
+    def append(self, row):
+        print("ROW | " + " | ".join(row) + " |", flush=True)
+        super().append(row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", default=["image", "causal_lm", "masked_lm"])
+    args = parser.parse_args()
+    rows = Rows()
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in args.kinds:
+            {"image": bench_image, "causal_lm": bench_causal_lm, "masked_lm": bench_masked_lm}[kind](
+                os.path.join(folder, kind), rows)
+    print("\n| model | artifact | size | accuracy | agreement with Keras | max abs diff | batch-1 ms (median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
