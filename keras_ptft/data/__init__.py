@@ -25,3 +25,5 @@ from keras_ptft.data.augment import augment_text, clean_text, embedding_neighbou
 __all__ += ["augment_text", "clean_text", "embedding_neighbours"]
 __all__ += ["BPETokenizer", "bpe_tokenizer", "train_bpe", "train_sentencepiece"]
 __all__ += ["generate_shapes", "ShapesDataset", "SHAPE_CLASSES"]
+from keras_ptft.data.shared import read_labelled_tsv, shared_data_dir
+__all__ += ["shared_data_dir", "read_labelled_tsv"]
