@@ -27,5 +27,5 @@ __all__ += ["BPETokenizer", "bpe_tokenizer", "train_bpe", "train_sentencepiece"]
 __all__ += ["generate_shapes", "ShapesDataset", "SHAPE_CLASSES"]
 from keras_ptft.data.tables import read_labeled_texts
 __all__ += ["read_labeled_texts"]
-from keras_ptft.data.shared import read_labelled_tsv, shared_data_dir
-__all__ += ["shared_data_dir", "read_labelled_tsv"]
+from keras_ptft.data.shared import shared_data_dir
+__all__ += ["shared_data_dir"]

@@ -22,6 +22,8 @@ def read_labeled_texts(
     text_column: str | None = None,
     label_column: str | None = None,
     label_names: Sequence[str] | None = None,
+    max_rows: int | None = None,
+    seed: int | None = None,
 ) -> tuple[list[str], np.ndarray, list[str] | None]:
     """Reads a table of `(text, label)` rows.
 
@@ -37,6 +39,9 @@ def read_labeled_texts(
         label_names: list of str or None. Class names of a file with named labels, in class-id
             order (pass those of the training file when reading its validation file); None sorts
             the names found. Ignored when every label is an integer.
+        max_rows: int or None. Keep at most this many rows (after shuffling when `seed` is given).
+        seed: int or None. Shuffle the rows with this seed before cutting to `max_rows`, so a
+            small sample is not just the file's first (often sorted) rows.
 
     Returns:
         `(texts, labels, label_names)`: list of str, int array of class ids, and the class names
@@ -49,7 +54,9 @@ def read_labeled_texts(
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"No labeled-text file {path!r}.")
+        raise FileNotFoundError(f"`path`: no labeled-text file {path!r}.")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+        raise ValueError(f"`max_rows` must be a positive int or None, received {max_rows!r}.")
     stem = path[:-3] if path.endswith(".gz") else path
     if stem.endswith(".tsv"):
         delimiter = "\t"
@@ -79,6 +86,9 @@ def read_labeled_texts(
             raw_labels.append(row[label_index].strip())
     if not texts:
         raise ValueError(f"{path!r} holds a header but no examples.")
+    order = np.random.default_rng(seed).permutation(len(texts)) if seed is not None else np.arange(len(texts))
+    order = order[:max_rows]
+    texts, raw_labels = [texts[i] for i in order], [raw_labels[i] for i in order]
     if all(_is_int(label) for label in raw_labels):
         labels = np.array([int(label) for label in raw_labels], "int64")
         if labels.min() < 0:

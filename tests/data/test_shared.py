@@ -1,7 +1,5 @@
-import gzip
 import os
 
-import numpy as np
 import pytest
 
 import keras_ptft as kp
@@ -50,34 +48,3 @@ def test_finds_the_projects_shared_data_from_the_repository():
     if not os.path.isdir(SHARED):
         pytest.skip("the shared data folder is absent")
     assert os.path.samefile(kp.data.shared_data_dir(os.path.join(REPO_ROOT, "notebooks")), SHARED)
-
-
-def test_read_labelled_tsv_skips_header_and_shuffles_reproducibly(tmp_path):
-    path = tmp_path / "train.tsv.gz"
-    rows = [(f"text number {i}\twith tab", i % 2) for i in range(20)]
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write("sentence\tlabel\n")
-        handle.writelines(f"{text}\t{label}\n" for text, label in rows)
-    texts, labels = kp.data.read_labelled_tsv(path)
-    assert texts == [text for text, _ in rows] and labels.tolist() == [label for _, label in rows]
-    sample, sample_labels = kp.data.read_labelled_tsv(path, max_rows=5, seed=3)
-    order = np.random.default_rng(3).permutation(20)[:5]
-    assert sample == [rows[i][0] for i in order] and sample_labels.tolist() == [rows[i][1] for i in order]
-
-
-def test_read_labelled_tsv_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="path"):
-        kp.data.read_labelled_tsv(tmp_path / "missing.tsv")
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("a\t0\nno label here\n")
-    with pytest.raises(ValueError, match="bad.tsv:2"):
-        kp.data.read_labelled_tsv(bad)
-    with pytest.raises(ValueError, match="max_rows"):
-        kp.data.read_labelled_tsv(tmp_path / "bad.tsv", max_rows=0)
-
-
-def test_reads_the_shared_sst2_dev_set():
-    if not os.path.isdir(SHARED):
-        pytest.skip("the shared data folder is absent")
-    texts, labels = kp.data.read_labelled_tsv(os.path.join(SHARED, "sst2", "dev.tsv.gz"))
-    assert len(texts) == 872 and set(labels.tolist()) == {0, 1}  # counts from the data's README

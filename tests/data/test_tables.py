@@ -56,3 +56,16 @@ def test_reads_sst2_dev_with_its_published_label_counts():
     # Counts from the data set's README (GLUE SST-2 dev): 872 rows, 428 negative, 444 positive.
     assert len(texts) == 872 and np.bincount(labels).tolist() == [428, 444] and names is None
     assert texts[0] == "it 's a charming and often affecting journey ."
+
+
+def test_seeded_sample_is_reproducible_and_keeps_text_label_pairs(tmp_path):
+    path = tmp_path / "train.tsv"
+    rows = [(f"text number {i}", i % 3) for i in range(20)]
+    path.write_text("sentence\tlabel\n" + "".join(f"{text}\t{label}\n" for text, label in rows), encoding="utf-8")
+    sample, sample_labels, _ = kp.data.read_labeled_texts(path, max_rows=5, seed=3)
+    order = np.random.default_rng(3).permutation(20)[:5]
+    assert sample == [rows[i][0] for i in order] and sample_labels.tolist() == [rows[i][1] for i in order]
+    first, first_labels, _ = kp.data.read_labeled_texts(path, max_rows=4)
+    assert first == [text for text, _ in rows[:4]] and first_labels.tolist() == [0, 1, 2, 0]
+    with pytest.raises(ValueError, match="max_rows"):
+        kp.data.read_labeled_texts(path, max_rows=0)
