@@ -13,3 +13,6 @@ from keras_ptft.export.verify import verify
 
 __all__ += ["export", "verify", "Predictor", "ExportKind", "register_kind", "ExportCheckFailed", "FORMATS",
             "QUANTIZATIONS"]
+from keras_ptft.export.onnx import OnnxRunner, onnx_parity, write_onnx
+
+__all__ += ["OnnxRunner", "onnx_parity", "write_onnx"]

@@ -17,6 +17,7 @@ from keras_ptft.export.tflite import QUANTIZATIONS
 from keras_ptft.version import __version__
 
 FORMATS = ("saved_model", "tflite", "tflite_text")
+FORMATS += ("onnx",)  # token ids in, run with onnxruntime (export/onnx.py)
 TFLITE_FORMATS = ("tflite", "tflite_text")
 
 
@@ -51,7 +52,8 @@ def export(
         model: a built Keras model of a supported kind (a `keras_ptft.recipes.TextClassifier`).
         path: str. The export folder, e.g. `"saved_models/sentiment"`.
         formats: list of str. Any of `"saved_model"`, `"tflite"` (token ids in) and
-            `"tflite_text"` (raw strings in, tokenizer inside).
+            `"tflite_text"` (raw strings in, tokenizer inside), `"onnx"` (token ids in, float32;
+            needs the `onnx` extra: tf2onnx, onnx, onnxruntime).
         quantization: str or None. For the TFLite artifacts: None (float32), `"float16"`,
             `"dynamic_int8"` (int8 weights) or `"int8"` (int8 weights and activations,
             calibrated on `representative_data`; format `"tflite"` only).
@@ -157,6 +159,12 @@ def _write(name, kind, staging, quantization, representative_data) -> dict:
     if name == "saved_model":
         entry = write_saved_model(kind, target)
         entry["path"] = ARTIFACTS[name]
+    elif name == "onnx":
+        from keras_ptft.export.onnx import write_onnx
+
+        # Always float32: `quantization` applies to the TFLite artifacts only.
+        entry = {"path": ARTIFACTS[name], **write_onnx(kind.model, target)}
+        entry["tokenizer_note"] = "Tokenize with vocabulary.txt and the manifest's preprocessing settings."
     else:
         if name == "tflite":
             blob = tflite.token_model(kind, quantization, representative_data)
