@@ -2,6 +2,7 @@ import json
 import os
 
 import numpy as np
+import onnxruntime  # the `onnx` extra (tf2onnx, onnx, onnxruntime), installed in CI
 import pytest
 
 import keras
@@ -9,8 +10,6 @@ from keras_ptft.cli import main
 from keras_ptft.export import ExportCheckFailed, Predictor, export, export_image_classifier, write_onnx
 
 from export_helpers import MULTILINGUAL, reference, toy_sentiment
-
-onnxruntime = pytest.importorskip("onnxruntime", reason="the `onnx` extra (tf2onnx, onnx, onnxruntime)")
 
 
 @pytest.fixture(scope="module")
