@@ -3,7 +3,7 @@
 For two classifiers: the quickstart one (a tiny BERT trained on the embedded classification task)
 and an SST-2 one (a tiny BERT trained from scratch on `../shared/data/sst2`, scored on its dev set).
 Artifacts: Keras, SavedModel, TFLite fp32 (token ids in, and raw strings in), fp16, dynamic-range
-int8 and full int8. Prints a Markdown table.
+int8 and full int8, and ONNX (onnxruntime, 1 thread, tokenized in Python). Prints a Markdown table.
 
     python benchmarks/bench_export.py            # both models
     python benchmarks/bench_export.py --fast     # smaller training, fewer latency samples
@@ -94,7 +94,7 @@ def benchmark(name, classifier, dev_texts, dev_labels, calibration, samples, wor
     probabilities = np.concatenate([np.asarray(classifier.predict_on_batch(dev_texts[i:i + 64]))
                                     for i in range(0, len(dev_texts), 64)])
     keras_size = None
-    variants = [("float", None, ["saved_model", "tflite", "tflite_text"]), ("fp16", "float16", ["tflite"]),
+    variants = [("float", None, ["saved_model", "tflite", "tflite_text", "onnx"]), ("fp16", "float16", ["tflite"]),
                 ("dynamic_int8", "dynamic_int8", ["tflite", "tflite_text"]), ("int8", "int8", ["tflite"])]
     keras_accuracy = float(np.mean(probabilities.argmax(-1) == dev_labels))
     median, p95 = latency(keras_fn, dev_texts, samples)

@@ -18,3 +18,6 @@ from keras_ptft.export.image_kind import ImageClassifierKind
 from keras_ptft.export.masked_lm import MaskedLMKind
 
 __all__ += ["CausalLMKind", "MaskedLMKind", "ImageClassifierKind"]
+from keras_ptft.export.onnx import OnnxRunner, onnx_parity, write_onnx
+
+__all__ += ["OnnxRunner", "onnx_parity", "write_onnx"]

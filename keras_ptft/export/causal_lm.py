@@ -91,7 +91,7 @@ class CausalLMKind(ExportKind):
     """
 
     name = "causal_lm"
-    formats = ("saved_model", "tflite")
+    formats = default_formats = ("saved_model", "tflite")
 
     @classmethod
     def matches(cls, model) -> bool:

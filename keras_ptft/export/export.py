@@ -17,6 +17,7 @@ from keras_ptft.export.tflite import QUANTIZATIONS
 from keras_ptft.version import __version__
 
 FORMATS = ("saved_model", "tflite", "tflite_text")
+FORMATS += ("onnx",)  # token ids in, run with onnxruntime (export/onnx.py)
 TFLITE_FORMATS = ("tflite", "tflite_text")
 
 
@@ -54,8 +55,10 @@ def export(
             `keras_ptft.recipes.ImageClassifier`.
         path: str. The export folder, e.g. `"saved_models/sentiment"`.
         formats: list of str or None. Any of `"saved_model"`, `"tflite"` (token ids, or uint8
-            images, in) and `"tflite_text"` (raw strings in, tokenizer inside; text classifiers
-            only). None writes every format the model's kind supports.
+            images, in), `"tflite_text"` (raw strings in, tokenizer inside; text classifiers
+            only) and `"onnx"` (token ids or uint8 images in, float32; needs the `onnx` extra:
+            tf2onnx, onnx, onnxruntime). None writes every format the model's kind supports
+            except ONNX, whose converter is an optional dependency.
         quantization: str or None. For the TFLite artifacts: None (float32), `"float16"`,
             `"dynamic_int8"` (int8 weights) or `"int8"` (int8 weights and activations,
             calibrated on `representative_data`; format `"tflite"` only).
@@ -98,7 +101,7 @@ def export(
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path) and not overwrite):
         raise FileExistsError(f"`path` {path!r} exists and is not an empty folder; pass overwrite=True to replace it.")
     kind = kind_of(model, **kind_options)
-    formats = list(kind.formats) if formats is None else _check_formats(formats)
+    formats = list(kind.default_formats) if formats is None else _check_formats(formats)
     unsupported = [name for name in formats if name not in kind.formats]
     if unsupported:
         raise ValueError(f"`formats` {unsupported} cannot be written for a {kind.name!r} model; it supports "
@@ -169,6 +172,13 @@ def _write(name, kind, staging, quantization, representative_data) -> dict:
     elif name == "saved_model":
         entry = write_saved_model(kind, target)
         entry["path"] = ARTIFACTS[name]
+    elif name == "onnx":
+        from keras_ptft.export.onnx import write_onnx
+
+        # Always float32: `quantization` applies to the TFLite artifacts only.
+        entry = {"path": ARTIFACTS[name], **write_onnx(kind.model, target)}
+        if kind.name == "text_classifier":
+            entry["tokenizer_note"] = "Tokenize with vocabulary.txt and the manifest's preprocessing settings."
     else:
         if name == "tflite":
             blob = tflite.token_model(kind, quantization, representative_data)

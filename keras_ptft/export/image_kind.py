@@ -49,7 +49,8 @@ class ImageClassifierKind(ExportKind):
     """
 
     name = "image_classifier"
-    formats = ("saved_model", "tflite")
+    formats = ("saved_model", "tflite", "onnx")
+    default_formats = ("saved_model", "tflite")
 
     @classmethod
     def matches(cls, model) -> bool:
@@ -82,7 +83,9 @@ class ImageClassifierKind(ExportKind):
     def check_data(self, data, argument: str) -> np.ndarray:
         return check_images(data, self.image_shape, argument)
 
-    def write_artifact(self, name, target, quantization, representative_data) -> dict:
+    def write_artifact(self, name, target, quantization, representative_data) -> dict | None:
+        if name == "onnx":
+            return None  # the generic writer: export/onnx.py handles image classifiers
         if name == "saved_model":
             archive = keras.export.ExportArchive()
             archive.track(self.model)
@@ -149,6 +152,11 @@ class ImageClassifierRunner:
         if format == "saved_model":
             signature = tf.saved_model.load(artifact).signatures["serving_default"]
             self._run = lambda images: {k: v.numpy() for k, v in signature(images=tf.constant(images)).items()}
+        elif format == "onnx":
+            from keras_ptft.export.onnx import OnnxRunner
+
+            runner = OnnxRunner(artifact)
+            self._run = lambda images: runner(images=images)
         else:
             from keras_ptft.export.tflite import TFLiteRunner
 

@@ -15,8 +15,9 @@ from keras_ptft.version import __version__
 SERVING_VERSION = "1"  # TensorFlow Serving loads NAME/<version>/
 
 
-def export_image_classifier(classifier, path: str | os.PathLike, overwrite: bool = True) -> str:
-    """Writes `path/1/` (a SavedModel) and `path/manifest.json`.
+def export_image_classifier(classifier, path: str | os.PathLike, overwrite: bool = True, onnx: bool = False,
+                            tolerance: float = 1e-4) -> str:
+    """Writes `path/1/` (a SavedModel), `path/manifest.json` and, with `onnx=True`, `path/onnx/model.onnx`.
 
     The `serving_default` signature takes `images`, a uint8 tensor `(batch, height, width,
     channels)`, and returns `probabilities` (float32), `labels` (int64) and `label_names` (string).
@@ -27,6 +28,10 @@ def export_image_classifier(classifier, path: str | os.PathLike, overwrite: bool
         classifier: a `keras_ptft.recipes.ImageClassifier`.
         path: str. The export folder, e.g. `"saved_models/shapes"`.
         overwrite: bool. Replace an existing folder at `path`.
+        onnx: bool. Also write an ONNX file (uint8 `images` in, `probabilities` and `labels` out),
+            checked with onnxruntime against Keras on seeded random images; needs the `onnx` extra.
+        tolerance: float. Largest allowed |Δ| of the ONNX file's probabilities; above it the
+            export fails with `ExportCheckFailed` and writes nothing.
 
     Returns:
         The path of the SavedModel (`path/1`).
@@ -73,6 +78,8 @@ def export_image_classifier(classifier, path: str | os.PathLike, overwrite: bool
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         archive.write_out(os.path.join(staging, SERVING_VERSION), verbose=False)
+        if onnx:
+            manifest["onnx"] = _write_checked_onnx(classifier, staging, tolerance)
         with open(os.path.join(staging, "manifest.json"), "w") as handle:
             json.dump(manifest, handle, indent=2, default=str)
         if os.path.exists(path):
@@ -97,3 +104,18 @@ def image_saved_model_parity(classifier, saved_model_path: str | os.PathLike, im
     served = tf.saved_model.load(os.fspath(saved_model_path)).signatures["serving_default"]
     exported = served(images=tf.constant(np.asarray(images, "uint8")))["probabilities"].numpy()
     return float(np.max(np.abs(exported - classifier.predict(images, verbose=0))))
+
+
+def _write_checked_onnx(classifier, staging: str, tolerance: float) -> dict:
+    from keras_ptft.export.export import ExportCheckFailed
+    from keras_ptft.export.onnx import onnx_parity, write_onnx
+
+    relative = os.path.join("onnx", "model.onnx")
+    entry = {"path": relative, **write_onnx(classifier, os.path.join(staging, relative))}
+    # Uniform noise covers the whole uint8 range, which real images may not; 16 keep it fast.
+    images = np.random.default_rng(0).integers(0, 256, (16, *classifier.image_shape)).astype("uint8")
+    entry["parity"] = onnx_parity(os.path.join(staging, relative), classifier, images)
+    entry["bytes"] = os.path.getsize(os.path.join(staging, relative))
+    if entry["parity"]["max_abs_diff"] > tolerance:
+        raise ExportCheckFailed(f"onnx: max |Δ| {entry['parity']['max_abs_diff']:.3g} > tolerance={tolerance}")
+    return entry

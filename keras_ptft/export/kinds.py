@@ -66,7 +66,9 @@ class ExportKind:
     # (export/lm_kinds.py, export/image_kinds.py) override them.
 
     # The formats this kind can write; `export()` rejects the others by name.
-    formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text")
+    formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text", "onnx")
+    # What `formats=None` writes: ONNX is left out because its converter is an optional extra.
+    default_formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text")
 
     def probe_data(self):
         """Inputs to verify on when the caller gives none."""

@@ -93,7 +93,7 @@ class MaskedLMKind(ExportKind):
     """
 
     name = "masked_lm"
-    formats = ("saved_model", "tflite")
+    formats = default_formats = ("saved_model", "tflite")
 
     @classmethod
     def matches(cls, model) -> bool:

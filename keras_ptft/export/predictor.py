@@ -15,9 +15,11 @@ ARTIFACTS = {
     "saved_model": "1",
     "tflite": "tflite/model.tflite",
     "tflite_text": "tflite/model_text.tflite",
+    "onnx": "onnx/model.onnx",
 }
 # Which artifact `Predictor` uses when `format` is not given, most faithful first.
 PREFERENCE = ("saved_model", "tflite_text", "tflite")
+PREFERENCE += ("onnx",)
 
 
 def file_digests(path: str) -> dict[str, dict]:
@@ -66,8 +68,8 @@ class Predictor:
 
     Args:
         path: str. The export folder written by `keras_ptft.export.export`.
-        format: str or None. `"saved_model"`, `"tflite_text"` or `"tflite"`; None picks the
-            first present in that order.
+        format: str or None. `"saved_model"`, `"tflite_text"`, `"tflite"` or `"onnx"`; None
+            picks the first present in that order.
 
     Example:
     ```python
@@ -156,6 +158,26 @@ class Predictor:
             features = preprocessor(texts)
             outputs = runner(**{name: np.asarray(value, np.int32) for name, value in features.items()})
             return {"probabilities": outputs["probabilities"], "labels": outputs["labels"]}
+
+        return run
+
+    def _load_onnx(self, file):
+        from keras_ptft.data.preprocessing import BertPreprocessor
+        from keras_ptft.export.onnx import OnnxRunner
+
+        runner = OnnxRunner(file)
+        settings = self.manifest["preprocessing"]
+        # ONNX has no WordPiece op: tokenize in Python with the export's own vocabulary and settings.
+        preprocessor = BertPreprocessor(
+            os.path.join(self.path, self.manifest["vocabulary_file"]),
+            sequence_length=settings["sequence_length"],
+            lowercase=settings["lowercase"],
+            strip_accents=settings["strip_accents"],
+        )
+
+        def run(texts):
+            features = preprocessor(texts)
+            return runner(**{name: np.asarray(value) for name, value in features.items()})
 
         return run
 

@@ -96,7 +96,43 @@ def _convert(function, model, quantization, calibration: Callable[[], Iterable] 
         # int32 ids and float probabilities so the signature does not change.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = calibration
+        return _int8_with_float_sentinels(converter)
     return converter.convert()
+
+
+# A calibrated int8 scale above this means the tensor's range is set by a sentinel, not by data.
+SENTINEL_SCALE = 1e3
+
+
+def _int8_with_float_sentinels(converter) -> bytes:
+    """Full int8, except the tensors whose range is set by a sentinel value, kept in float.
+
+    Keras' masked softmax writes -1e9 at padded positions (`keras.layers.Softmax`), so the
+    calibrated int8 range of the attention scores is [-1e9, max]: scale ~4e6, every real score
+    rounds to the zero point and attention becomes uniform over the real tokens. That, not the
+    calibration size nor LayerNorm/GELU/softmax kernels, is what cost full int8 ~12 points of label
+    agreement on SST-2 (benchmarks/bench_export.py; the TFLite quantization debugger shows the
+    `SelectV2` before each `Softmax` with scale 3.9e6). The fix is TFLite's selective quantization:
+    find those tensors in a first int8 conversion and keep them, and the ops reading them, in float.
+    """
+    from ai_edge_litert import interpreter as litert
+
+    first = converter.convert()
+    interpreter = litert.Interpreter(model_content=first)
+    tensors = interpreter.get_tensor_details()
+    sentinels = {tensor["index"] for tensor in tensors
+                 if tensor["dtype"] == np.int8 and tensor["quantization"][0] > SENTINEL_SCALE}
+    if not sentinels:
+        return first
+    # Denylist by output tensor name: the op producing a sentinel tensor and every op reading one.
+    nodes = set()
+    for op in interpreter._get_ops_details():  # no public API lists ops with their tensors
+        if sentinels & set(op["outputs"]) or sentinels & set(op["inputs"]):
+            nodes.update(tensors[index]["name"] for index in op["outputs"])
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=sorted(nodes))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 
 
 class TFLiteRunner:

@@ -66,7 +66,7 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
         raise ValueError("`data` must be a non-empty list of str.")
     data = list(data)
     manifest = read_manifest(path)
-    runnable = [name for name in manifest["artifacts"] if name in ("saved_model", "tflite", "tflite_text")]
+    runnable = [name for name in manifest["artifacts"] if name in ("saved_model", "tflite", "tflite_text", "onnx")]
     formats = runnable if formats is None else list(formats)
     expected = np.concatenate([kind.reference(data[i : i + batch_size])["probabilities"]
                                for i in range(0, len(data), batch_size)])
