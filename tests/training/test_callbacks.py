@@ -90,6 +90,17 @@ def test_sweep_and_suggestion_reference():
     assert suggest_learning_rate(rates, losses, smoothing=0.0, skip_start=0) == pytest.approx(1e-2, rel=0.25)
 
 
+def test_suggestion_stays_a_decade_below_a_dip_right_before_divergence():
+    # Fine-tuning's typical curve: flat, one dip, then divergence. The steepest drop is the dip
+    # itself (index 40), at the edge of divergence; the suggestion is capped at a tenth of it.
+    rates = np.logspace(-6, 0, 60)
+    losses = np.full(60, 1.38) + np.random.default_rng(0).normal(0, 0.005, 60)
+    losses[40] = 1.2
+    losses[41:] = np.linspace(1.6, 11.0, 19)
+    suggestion = suggest_learning_rate(rates, losses, smoothing=0.0, skip_start=0)
+    assert suggestion == pytest.approx(rates[40] / 10, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_gradual_unfreezing_trains_the_top_block_first(toy_vocabulary):
     backbone = Bert(vocabulary_size=len(toy_vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
