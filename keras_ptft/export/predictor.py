@@ -140,19 +140,24 @@ class Predictor:
 
         return run
 
-    def _load_tflite(self, file):
+    def _token_preprocessor(self):
+        """The Keras model's tokenizer, rebuilt from the export's vocabulary and settings, for the
+        token-id artifacts (TFLite token ids, ONNX: neither has a WordPiece op)."""
         from keras_ptft.data.preprocessing import BertPreprocessor
-        from keras_ptft.export.tflite import TFLiteRunner
 
-        runner = TFLiteRunner(file)
         settings = self.manifest["preprocessing"]
-        # The same tokenizer as the Keras model's, rebuilt from the exported vocabulary.
-        preprocessor = BertPreprocessor(
+        return BertPreprocessor(
             os.path.join(self.path, self.manifest["vocabulary_file"]),
             sequence_length=settings["sequence_length"],
             lowercase=settings["lowercase"],
             strip_accents=settings["strip_accents"],
         )
+
+    def _load_tflite(self, file):
+        from keras_ptft.export.tflite import TFLiteRunner
+
+        runner = TFLiteRunner(file)
+        preprocessor = self._token_preprocessor()
 
         def run(texts):
             features = preprocessor(texts)
@@ -162,18 +167,10 @@ class Predictor:
         return run
 
     def _load_onnx(self, file):
-        from keras_ptft.data.preprocessing import BertPreprocessor
         from keras_ptft.export.onnx import OnnxRunner
 
         runner = OnnxRunner(file)
-        settings = self.manifest["preprocessing"]
-        # ONNX has no WordPiece op: tokenize in Python with the export's own vocabulary and settings.
-        preprocessor = BertPreprocessor(
-            os.path.join(self.path, self.manifest["vocabulary_file"]),
-            sequence_length=settings["sequence_length"],
-            lowercase=settings["lowercase"],
-            strip_accents=settings["strip_accents"],
-        )
+        preprocessor = self._token_preprocessor()
 
         def run(texts):
             features = preprocessor(texts)
