@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 
-from timing import interleaved, load
+from timing import interleaved, load, run_per_backend
 
 SIZES = {
     "tiny": dict(num_layers=2, hidden_dim=128, num_heads=2, intermediate_dim=512),
@@ -154,18 +152,7 @@ def main() -> None:
     if args.backend:
         worker(args)
         return
-    records = []
-    for backend in args.backends:
-        print(f"== {backend} ==", flush=True)
-        command = [sys.executable, __file__, "--backend", backend, *sys.argv[1:]]
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            if line.startswith("{"):
-                records.append(json.loads(line))
-        process.wait()
-    report(records)
+    report(run_per_backend(__file__, args.backends))
 
 
 if __name__ == "__main__":

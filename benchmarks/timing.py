@@ -7,8 +7,11 @@ both alike and their ratio survives it, where two back-to-back blocks of timings
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -47,3 +50,20 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int, steps: int, r
 def load() -> list[float]:
     """The 1-minute load average (and 5, 15), to print next to each figure."""
     return [round(v, 1) for v in os.getloadavg()]
+
+
+def run_per_backend(script: str, backends: list[str]) -> list[dict]:
+    """Runs `script --backend B` once per backend in a fresh process (Keras picks its backend at
+    import), echoes its output, and returns the JSON records it printed, one per line."""
+    records = []
+    for backend in backends:
+        print(f"== {backend} ==", flush=True)
+        command = [sys.executable, script, "--backend", backend, *sys.argv[1:]]
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        process.wait()
+    return records
