@@ -1,8 +1,8 @@
 """A procedurally generated image dataset: shapes on textured backgrounds, with labels and masks.
 
 It makes the vision quickstart and tests self-contained (no download): the same seed always gives
-the same images. Each image holds one shape of a class (circle, square, triangle, cross) with a
-random colour, size, position and rotation, on a background of striped texture with noise.
+the same images. Each image holds one light shape of a class (circle, square, triangle, cross) with
+a random colour, size, position and rotation, on a darker background of striped texture with noise.
 """
 
 from __future__ import annotations
@@ -24,18 +24,29 @@ class ShapesDataset(NamedTuple):
     class_names: tuple[str, ...]
 
 
-def generate_shapes(num_images: int, image_size: int = 32, channels: int = 3, seed: int = 0) -> ShapesDataset:
+def generate_shapes(
+    num_images: int,
+    image_size: int = 32,
+    channels: int = 3,
+    seed: int = 0,
+    texture_contrast: float = 0.3,
+) -> ShapesDataset:
     """Generates `num_images` shape images, deterministic for a given seed.
 
     Classes are balanced (cycled, then shuffled). Shapes span 35-80% of the image side, are
-    rotated uniformly, and always differ clearly in colour (or grey level) from the background, so
-    the class is recoverable from every image while colour and position are not shortcuts.
+    rotated uniformly, and are always clearly lighter than the background (mean grey level at
+    least 70 above it), so the class is recoverable from every image while colour, size and
+    position are not shortcuts. A tiny ViT (2 layers, width 96, patch 4) reaches 0.55 accuracy on
+    16 x 16 images after 10 epochs on 3,000 of them (chance 0.25).
 
     Args:
         num_images: int. How many images.
         image_size: int. Side of the square images, at least 8.
         channels: int. 3 for colour, 1 for grey.
         seed: int. The random seed.
+        texture_contrast: float in [0, 1]. How far the background stripes swing between their two
+            colours: 0 gives a flat background, 1 stripes from one random colour to another. The
+            default keeps the stripes visibly weaker than the shape's edges.
 
     Returns:
         A `ShapesDataset` with `images`, `labels`, `masks` and `class_names`.
@@ -52,6 +63,8 @@ def generate_shapes(num_images: int, image_size: int = 32, channels: int = 3, se
         raise ValueError(f"`image_size` must be an integer >= 8, received image_size={image_size!r}.")
     if channels not in (1, 3):
         raise ValueError(f"`channels` must be 1 or 3, received channels={channels!r}.")
+    if not 0 <= texture_contrast <= 1:
+        raise ValueError(f"`texture_contrast` must be in [0, 1], received texture_contrast={texture_contrast!r}.")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_images) % len(SHAPE_CLASSES)).astype("int32")
     images = np.empty((num_images, image_size, image_size, channels), "uint8")
@@ -61,7 +74,7 @@ def generate_shapes(num_images: int, image_size: int = 32, channels: int = 3, se
     ys, xs = np.meshgrid(coords, coords, indexing="ij")
     for i, label in enumerate(labels):
         inside = _shape_mask(SHAPE_CLASSES[label], xs, ys, rng)
-        background, colour = _colours(rng, channels)
+        background, colour = _colours(rng, channels, texture_contrast)
         angle, frequency = rng.uniform(0, np.pi), rng.uniform(2, 8)
         stripes = 0.5 + 0.5 * np.sin(frequency * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) + rng.uniform(0, 6.3))
         texture = background[0] + stripes[..., None] * (background[1] - background[0])
@@ -95,12 +108,18 @@ def _shape_mask(name: str, xs: np.ndarray, ys: np.ndarray, rng: np.random.Genera
     return inside
 
 
-def _colours(rng: np.random.Generator, channels: int):
-    """Two background colours and a shape colour at least 90 grey levels (Euclidean) from both."""
+def _colours(rng: np.random.Generator, channels: int, texture_contrast: float):
+    """Two background colours (the stripes swing between them) and a lighter shape colour.
+
+    The shape's mean grey level is at least 70 above both background colours: light shapes on a
+    darker ground, the polarity of the masks. With the polarity random too, a 3-layer CNN stayed at
+    chance after 8 epochs on 3,000 images even on a flat background (it learns the bare masks).
+    """
     while True:
-        background = rng.uniform(0, 255, (2, channels))
+        background = rng.uniform(0, 170, (2, channels))
+        background[1] = background[0] + texture_contrast * (background[1] - background[0])
         colour = rng.uniform(0, 255, channels)
-        if min(np.linalg.norm(colour - b) for b in background) >= 90:
+        if colour.mean() - background.mean(axis=1).max() >= 70:
             return background, colour
 
 

@@ -115,6 +115,8 @@ class ImageClassifier(keras_hub.models.Task):
         if validation_data is not None:
             validation_data = self._dataset(*_split(validation_data), batch_size, shuffle=False)
         resolve_schedule(self, dataset, epochs, kwargs.get("steps_per_epoch"))
+        # `_dataset` already shuffled the examples; Keras cannot shuffle a Dataset (and warns).
+        kwargs["shuffle"] = False
         return super().fit(dataset, epochs=epochs, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
