@@ -195,9 +195,12 @@ class MaskedImageModeling(keras.Model):
     def reconstruct(self, images, noise=None, return_mask: bool = False):
         """Reconstructs `images` from a random (or `noise`-given) subset of their patches.
 
-        Visible patches are copied from the input; masked ones come from the decoder, mapped back to
-        pixels with the patch's own mean and variance when targets are normalised (as MAE shows
-        them).
+        Visible patches are copied from the input; masked ones come from the decoder. With
+        normalised targets the decoder predicts each patch's pixels up to their mean and variance,
+        so these are taken from the true (hidden) patch to map the prediction back to pixels, as
+        MAE's published figures do: the picture shows the predicted structure, while each masked
+        patch's brightness and contrast come from the original. Use `normalize_targets=False`
+        for reconstructions that use nothing from the masked patches.
 
         Args:
             images: uint8 array `(batch, height, width, channels)`.
