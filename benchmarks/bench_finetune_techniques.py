@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="the quickstart's fine-tuning rate")
     parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--adapter-learning-rate", type=float, default=1e-2,
+                        help="a second rate for LoRA and the frozen backbone: with few trainable weights "
+                             "they usually want ~10x the full fine-tuning rate")
     parser.add_argument("--lr-find-steps", type=int, default=60)
     parser.add_argument("--output-dir", default=None, help="default: a temporary folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -91,6 +94,10 @@ def main() -> None:
         finetune(f"LoRA rank {args.lora_rank}, lr {args.learning_rate:g}",
                  classifier(args.learning_rate, lora_rank=args.lora_rank)),
         finetune(f"frozen backbone, lr {args.learning_rate:g}", classifier(args.learning_rate, freeze_backbone=True)),
+        finetune(f"LoRA rank {args.lora_rank}, lr {args.adapter_learning_rate:g}",
+                 classifier(args.adapter_learning_rate, lora_rank=args.lora_rank)),
+        finetune(f"frozen backbone, lr {args.adapter_learning_rate:g}",
+                 classifier(args.adapter_learning_rate, freeze_backbone=True)),
     ]
     recipe_default = 5e-5  # text_classifier's default (BERT-base practice)
     rows.append(finetune(f"full fine-tuning, lr {recipe_default:g} (recipe default)", classifier(recipe_default)))
