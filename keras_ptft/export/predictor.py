@@ -223,6 +223,10 @@ def _kind_runner(kind: str):
         from keras_ptft.export.image_kind import ImageClassifierRunner
 
         return ImageClassifierRunner
+    if kind == "image_segmenter":
+        from keras_ptft.export.segmenter_kind import ImageSegmenterRunner
+
+        return ImageSegmenterRunner
     return None
 
 
