@@ -373,7 +373,9 @@ def _read_images(files):
 
 def _add_serve(commands) -> None:
     parser = commands.add_parser("serve", help="serve an export folder over HTTP (JSON)",
-                                 description="POST {\"texts\": [...]} to /predict; GET /health.")
+                                 description="POST to /predict: {\"texts\": [...]} (text classifiers, masked LMs), "
+                                 "{\"prompts\": [...], \"max_length\": N} (causal LMs), {\"images\": [base64 PNG/JPEG or "
+                                 "nested uint8 lists]} (image classifiers and segmenters); GET /health.")
     parser.add_argument("path", help="the export folder")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")

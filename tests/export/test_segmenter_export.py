@@ -134,3 +134,42 @@ def test_bad_segmenter_inputs(segmenter, exported, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((16, 16, 3), "uint8"))
     classifier_like = ["predict", exported, "--image", str(tmp_path / "x.npy")]
     assert main(classifier_like) == 0
+
+
+def test_serve_returns_the_predictor_masks_as_lists_or_png(exported):
+    import base64
+
+    import tensorflow as tf
+
+    from export_helpers import post, serving
+
+    predictor = Predictor(exported, format="tflite")
+    images = _images(3, 6)[0]
+    expected = predictor.predict(images)
+    pngs = [base64.b64encode(tf.io.encode_png(image).numpy()).decode() for image in images]
+    with serving(predictor, max_wait_ms=20) as server:
+        status, health = post(server, None, "/health", "GET")
+        assert health["kind"] == "image_segmenter" and health["labels"] == NAMES and health["image_shape"] == [16, 16, 3]
+        status, body = post(server, {"images": [pngs[0], images[1].tolist(), pngs[2]], "return_probabilities": True})
+        assert status == 200
+        for row, prediction in enumerate(body["predictions"]):
+            np.testing.assert_array_equal(prediction["mask"], expected["labels"][row])
+            np.testing.assert_allclose(prediction["probabilities"], expected["probabilities"][row], atol=1e-6)
+            assert prediction["pixel_counts"] == dict(zip(NAMES, np.bincount(expected["labels"][row].ravel(),
+                                                                              minlength=3).tolist()))
+        status, body = post(server, {"image": pngs[1], "mask_format": "png"})
+        mask = tf.io.decode_png(base64.b64decode(body["predictions"][0]["mask"])).numpy()[..., 0]
+        assert status == 200 and "probabilities" not in body["predictions"][0]
+        np.testing.assert_array_equal(mask, expected["labels"][1])
+        gray = base64.b64encode(tf.io.encode_png(images[0][..., :1]).numpy()).decode()
+        for request, message in [({"images": ["not base64!"]}, "not valid base64"),
+                                 ({"images": [base64.b64encode(b"GIF-ish bytes").decode()]}, "not a PNG or JPEG"),
+                                 ({"images": [gray]}, "1 channel(s); the model takes 3"),
+                                 ({"images": [images[0][:8].tolist()]}, "shape [8, 16, 3]"),
+                                 ({"images": [[[1, 2], [3]]]}, "equal length"),
+                                 ({"images": [(images[0].astype(int) + 300).tolist()]}, "0-255"),
+                                 ({"texts": ["a text"]}, "images"),
+                                 ({"images": [pngs[0]], "mask_format": "gif"}, "mask_format")]:
+            status, body = post(server, request)
+            assert status == 400 and message in body["error"], (request.keys(), body)
+        assert post(server, {"image": pngs[0]})[0] == 200
