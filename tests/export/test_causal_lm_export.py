@@ -72,6 +72,10 @@ def test_saved_model_generate_signature_takes_and_returns_strings(lm, exported):
     np.testing.assert_array_equal(outputs["token_ids"].numpy(), _keras_greedy_ids(lm, PROMPTS))
     served = loaded.signatures["serving_default"](prompts=tf.constant(PROMPTS[:1]))
     assert served["texts"].numpy()[0].decode() == texts[0]
+    # Predictor's shorter generation on the SavedModel (detokenized in Python) equals `generate`'s.
+    short = [PROMPTS[2], PROMPTS[3], PROMPTS[5]]
+    assert Predictor(exported, format="saved_model").predict(short, max_length=9)["texts"] == \
+        lm.generate(short, max_length=9)
 
 
 @pytest.mark.slow
