@@ -338,7 +338,8 @@ def _print_segmentations(predictor, args) -> int:
     outputs = [None] * len(labels)
     if args.output:
         stem, extension = os.path.splitext(args.output)
-        outputs = [args.output] if len(labels) == 1 else [f"{stem}-{i}{extension or '.png'}" for i in range(len(labels))]
+        outputs = [args.output] if len(labels) == 1 else \
+            [f"{stem}-{i}{extension or '.png'}" for i in range(len(labels))]
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     for file, counts, mask, output in zip(args.image, pixel_counts(labels, predictor.label_names), labels, outputs):
         line = {"image": file, "pixel_counts": counts}

@@ -42,7 +42,8 @@ def onnx_input_specs(model) -> list:
                 for name in ("token_ids", "segment_ids", "padding_mask")]
     if isinstance(model, (ImageClassifier, ImageSegmenter)):
         return [tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")]
-    raise ValueError(f"ONNX export supports text and image classifiers and image segmenters; received a {type(model).__name__}.")
+    raise ValueError("ONNX export supports text and image classifiers and image segmenters; received a "
+                     f"{type(model).__name__}.")
 
 
 def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:

@@ -37,7 +37,7 @@ class ImageSegmenterKind(ImageClassifierKind):
 
     Example:
     ```python
-    kp.export.export(segmenter, "saved_models/shapes_seg", label_names=data.class_names)
+    kp.export.export(segmenter, "saved_models/shapes_seg", label_names=["background", *data.class_names])
     kp.export.Predictor("saved_models/shapes_seg").predict(images[:4])["labels"]   # (4, H, W) masks
     ```
     """

@@ -149,7 +149,8 @@ def test_serve_returns_the_predictor_masks_as_lists_or_png(exported):
     pngs = [base64.b64encode(tf.io.encode_png(image).numpy()).decode() for image in images]
     with serving(predictor, max_wait_ms=20) as server:
         status, health = post(server, None, "/health", "GET")
-        assert health["kind"] == "image_segmenter" and health["labels"] == NAMES and health["image_shape"] == [16, 16, 3]
+        assert health["kind"] == "image_segmenter" and health["labels"] == NAMES
+        assert health["image_shape"] == [16, 16, 3] and health["input"] == "images"
         status, body = post(server, {"images": [pngs[0], images[1].tolist(), pngs[2]], "return_probabilities": True})
         assert status == 200
         for row, prediction in enumerate(body["predictions"]):
