@@ -125,6 +125,15 @@ def test_bad_segmenter_inputs(segmenter, exported, tmp_path, capsys):
         export(segmenter, tmp_path / "a", formats=["tflite"], label_names=["only", "two"])
     with pytest.raises(ValueError, match="formats"):
         export(segmenter, tmp_path / "b", formats=["tflite_text"])
+    from keras_ptft.export import ImageSegmenterKind
+
+    # What `export` raises when a quantized segmenter flips too many pixels (the check itself is
+    # the classifiers', exercised above with `tolerance`).
+    failure = ImageSegmenterKind(segmenter).parity_failure(
+        "tflite", {"quantization": "int8"}, {"label_agreement": 0.98, "max_abs_diff": 0.5}, 1e-4, 0.99)
+    assert "pixel label agreement 0.9800 < min_label_agreement=0.99" in failure and "dynamic_int8" in failure
+    assert ImageSegmenterKind(segmenter).parity_failure(
+        "tflite", {"quantization": "int8"}, {"label_agreement": 0.995, "max_abs_diff": 0.5}, 1e-4, 0.99) is None
     predictor = Predictor(exported, format="tflite")
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict(np.zeros((1, 16, 16, 3), "float32"))
