@@ -10,11 +10,17 @@
   SavedModel and TFLite fp32 / fp16 / dynamic int8: max |Δ| of the top-k probabilities, top-1
   agreement.
 
+- image segmenter: a small ViT trained briefly on generated shapes with masks
+  (`kp.data.generate_shapes`, 32 x 32, 5 classes with background); SavedModel, ONNX and TFLite
+  fp32 / fp16 / dynamic int8 / full int8: pixel accuracy against the true masks, pixel label
+  agreement with Keras, max |Δ| of the per-pixel probabilities.
+
 Prints a Markdown table. Run under `nice` on a shared machine; ratios of latencies measured in
 the same run are more trustworthy than absolute numbers.
 
     python benchmarks/bench_export_kinds.py            # all three kinds
     python benchmarks/bench_export_kinds.py --kinds image causal_lm
+    python benchmarks/bench_export_kinds.py --kinds segmenter
 """
 
 from __future__ import annotations
@@ -93,6 +99,40 @@ def bench_image(folder, rows):
                          f"{accuracy:.4f}", f"{agreement:.4f}", f"{delta:.2e}", f"{ms:.2f}"))
 
 
+def bench_segmenter(folder, rows):
+    train = kp.data.generate_shapes(1500, image_size=32, seed=0)
+    test = kp.data.generate_shapes(256, image_size=32, seed=1)
+    keras.utils.set_random_seed(0)
+    vit = kp.models.ViT(image_shape=(32, 32, 3), patch_size=4, num_layers=2, num_heads=4, hidden_dim=64,
+                        intermediate_dim=128)
+    model = kp.recipes.image_segmenter(vit, num_classes=len(train.class_names) + 1, learning_rate=3e-3)
+    model.fit(train.images, train.masks.astype("int32"), batch_size=64, epochs=8, verbose=2)
+    scores = model.evaluate(test.images, test.masks.astype("int32"), verbose=0, return_dict=True)
+    keras_probabilities = model.predict(test.images, verbose=0)
+    keras_labels = keras_probabilities.argmax(-1)
+    # Pixel accuracy alone flatters a segmenter: say how much of it the background gives for free.
+    print(f"segmenter: background pixels {np.mean(test.masks == 0):.4f}, Keras mean IoU {scores['mean_iou']:.4f}, "
+          f"mean Dice {scores['mean_dice']:.4f}", flush=True)
+    name = "segmenter (ViT L2/H64, shapes 32x32)"
+    keras_ms = median_ms(lambda image: model(image[None].astype("float32"), training=False), test.images[:20])
+    rows.append((name, "keras", "-", f"{np.mean(keras_labels == test.masks):.4f}", "-", "-", f"{keras_ms:.2f}"))
+    paths = export_variants(model, folder, ["saved_model", "tflite", "onnx"],
+                            [None, "float16", "dynamic_int8", "int8"], train.images[:200], test.images[:64],
+                            label_names=["background", *train.class_names])
+    for label, path in paths.items():
+        for format in (["saved_model", "tflite", "onnx"] if label == "float32" else ["tflite"]):
+            predictor = Predictor(path, format=format)
+            outputs = [predictor.predict(test.images[i : i + 64]) for i in range(0, len(test.images), 64)]
+            probabilities = np.concatenate([output["probabilities"] for output in outputs])
+            labels = np.concatenate([output["labels"] for output in outputs])
+            entry = os.path.join(path, {"saved_model": "1", "onnx": "onnx/model.onnx",
+                                        "tflite": "tflite/model.tflite"}[format])
+            rows.append((name, f"{format} {label}", f"{size_of(entry) / 1e6:.2f} MB",
+                         f"{np.mean(labels == test.masks):.4f}", f"{np.mean(labels == keras_labels):.4f}",
+                         f"{np.abs(probabilities - keras_probabilities).max():.2e}",
+                         f"{median_ms(predictor.predict, test.images[:20]):.2f}"))
+
+
 def bench_causal_lm(folder, rows):
     with gzip.open(os.path.join(DATA, "tiny_shakespeare", "input.txt.gz"), "rt", encoding="utf-8") as handle:
         lines = [line.strip() for line in handle if len(line.strip()) > 20]
@@ -161,7 +201,8 @@ def main() -> None:
     rows = Rows()
     with tempfile.TemporaryDirectory() as folder:
         for kind in args.kinds:
-            {"image": bench_image, "causal_lm": bench_causal_lm, "masked_lm": bench_masked_lm}[kind](
+            {"image": bench_image, "causal_lm": bench_causal_lm, "masked_lm": bench_masked_lm,
+             "segmenter": bench_segmenter}[kind](
                 os.path.join(folder, kind), rows)
     print("\n| model | artifact | size | accuracy | agreement with Keras | max abs diff | batch-1 ms (median) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

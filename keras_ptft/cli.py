@@ -213,6 +213,8 @@ def _add_export(commands) -> None:
     parser.add_argument("--max-length", type=int, default=None,
                         help="causal LMs: total tokens generated up to, fixed at export")
     parser.add_argument("--top-k", type=int, default=None, help="masked LMs: predictions per [MASK]")
+    parser.add_argument("--label-names", nargs="+", default=None,
+                        help="image segmenters: class names for the manifest, background included")
     parser.add_argument("--min-label-agreement", type=float, default=0.99)
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=_run_export)
@@ -239,7 +241,8 @@ def _run_export(args) -> int:
     model = keras.saving.load_model(args.model)
     # The model's kind (text classifier, causal LM, masked LM, image classifier) comes from the
     # loaded class; only the options that kind takes are passed on.
-    options = {name: value for name, value in (("max_length", args.max_length), ("top_k", args.top_k))
+    options = {name: value for name, value in (("max_length", args.max_length), ("top_k", args.top_k),
+                                               ("label_names", args.label_names))
                if value is not None}
     try:
         path = kp.export.export(model, args.path, formats=args.formats, quantization=args.quantization,
@@ -261,6 +264,9 @@ def _add_predict(commands) -> None:
     parser.add_argument("--image", action="append", default=None,
                         help="image models: a PNG/JPEG file or a .npy uint8 array (repeatable)")
     parser.add_argument("--format", default=None, help="saved_model, tflite_text or tflite (default: the first present)")
+    parser.add_argument("--output", default=None,
+                        help="image segmenters: save the label mask as a PNG (pixel value = class id); with "
+                        "several --image, the i-th mask goes to NAME-i.png")
     parser.set_defaults(run=_run_predict)
 
 
@@ -275,6 +281,9 @@ def _run_predict(args) -> int:
         return 2
     try:
         predictor = Predictor(args.path, format=args.format)
+        if args.output and predictor.manifest["kind"] != "image_segmenter":
+            raise ValueError(f"--output saves segmentation masks; {args.path!r} is a "
+                             f"{predictor.manifest['kind']!r} export.")
         if args.image or predictor.manifest["kind"] != "text_classifier":
             return _print_kind_predictions(predictor, args)
         outputs = predictor.predict(args.text)
@@ -294,6 +303,8 @@ def _print_kind_predictions(predictor, args) -> int:
 
     kind = predictor.manifest["kind"]
     if args.image:
+        if kind == "image_segmenter":
+            return _print_segmentations(predictor, args)
         if kind != "image_classifier":
             raise ValueError(f"--image needs an image model; {args.path!r} is a {kind!r} export.")
         outputs = predictor.predict(_read_images(args.image))
@@ -302,7 +313,7 @@ def _print_kind_predictions(predictor, args) -> int:
             print(json.dumps({"image": file, "label": int(label), "label_name": name,
                               "probabilities": [round(float(p), 6) for p in probabilities]}))
         return 0
-    if kind == "image_classifier":
+    if kind in ("image_classifier", "image_segmenter"):
         raise ValueError(f"{args.path!r} is an image model; pass --image.")
     outputs = predictor.predict(args.text)
     for row, text in enumerate(args.text):
@@ -313,6 +324,30 @@ def _print_kind_predictions(predictor, args) -> int:
                                                                            outputs["probabilities"][row, slot])]
                      for slot in range(int(outputs["mask_count"][row]))]
             print(json.dumps({"text": text, "masks": masks}, ensure_ascii=False))
+    return 0
+
+
+def _print_segmentations(predictor, args) -> int:
+    """One JSON line per image: pixels per class; with --output, the label masks as PNG files."""
+    import json
+    import os
+
+    from keras_ptft.export.segmenter_kind import encode_mask_png, pixel_counts
+
+    labels = predictor.predict(_read_images(args.image))["labels"]
+    outputs = [None] * len(labels)
+    if args.output:
+        stem, extension = os.path.splitext(args.output)
+        outputs = [args.output] if len(labels) == 1 else \
+            [f"{stem}-{i}{extension or '.png'}" for i in range(len(labels))]
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    for file, counts, mask, output in zip(args.image, pixel_counts(labels, predictor.label_names), labels, outputs):
+        line = {"image": file, "pixel_counts": counts}
+        if output:
+            with open(output, "wb") as handle:
+                handle.write(encode_mask_png(mask))
+            line["mask"] = output
+        print(json.dumps(line, ensure_ascii=False))
     return 0
 
 
@@ -339,7 +374,9 @@ def _read_images(files):
 
 def _add_serve(commands) -> None:
     parser = commands.add_parser("serve", help="serve an export folder over HTTP (JSON)",
-                                 description="POST {\"texts\": [...]} to /predict; GET /health.")
+                                 description="POST to /predict: {\"texts\": [...]} (text classifiers, masked LMs), "
+                                 "{\"prompts\": [...], \"max_length\": N} (causal LMs), {\"images\": [base64 PNG/JPEG or "
+                                 "nested uint8 lists]} (image classifiers and segmenters); GET /health.")
     parser.add_argument("path", help="the export folder")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")

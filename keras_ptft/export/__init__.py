@@ -21,3 +21,6 @@ __all__ += ["CausalLMKind", "MaskedLMKind", "ImageClassifierKind"]
 from keras_ptft.export.onnx import OnnxRunner, onnx_parity, write_onnx
 
 __all__ += ["OnnxRunner", "onnx_parity", "write_onnx"]
+from keras_ptft.export.segmenter_kind import ImageSegmenterKind
+
+__all__ += ["ImageSegmenterKind"]

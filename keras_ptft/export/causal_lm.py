@@ -285,44 +285,78 @@ class CausalLMRunner:
     def __init__(self, path: str, manifest: dict, format: str, artifact: str):
         self.max_length = manifest["generation"]["max_length"]
         self.format = format
+        self.path, self.manifest = path, manifest
+        self._preprocessor = None
         if format == "saved_model":
             import tensorflow_text  # noqa: F401  (keras-hub's BPE uses its regex ops)
 
             self.signature = tf.saved_model.load(artifact).signatures["generate"]
             return
-        from keras_ptft.data.bpe import bpe_tokenizer
-        from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
         from keras_ptft.export.tflite import TFLiteRunner
 
-        with open(os.path.join(path, manifest["vocabulary_file"]), encoding="utf-8") as handle:
-            vocabulary = json.load(handle)
-        with open(os.path.join(path, manifest["merges_file"]), encoding="utf-8") as handle:
-            merges = [line for line in handle.read().split("\n") if line]
-        self.tokenizer = bpe_tokenizer(vocabulary, merges)
-        self.preprocessor = CausalLMPreprocessor(
-            self.tokenizer, sequence_length=self.max_length,
-            add_start_token=manifest["preprocessing"]["add_start_token"])
         self.runner = TFLiteRunner(artifact)
 
-    def predict(self, prompts) -> dict:
+    @property
+    def preprocessor(self):
+        """The export's tokenizer and packer, rebuilt from `vocabulary.json` and `merges.txt`."""
+        if self._preprocessor is None:
+            from keras_ptft.data.bpe import bpe_tokenizer
+            from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
+
+            with open(os.path.join(self.path, self.manifest["vocabulary_file"]), encoding="utf-8") as handle:
+                vocabulary = json.load(handle)
+            with open(os.path.join(self.path, self.manifest["merges_file"]), encoding="utf-8") as handle:
+                merges = [line for line in handle.read().split("\n") if line]
+            self._preprocessor = CausalLMPreprocessor(
+                bpe_tokenizer(vocabulary, merges), sequence_length=self.max_length,
+                add_start_token=self.manifest["preprocessing"]["add_start_token"])
+        return self._preprocessor
+
+    @property
+    def tokenizer(self):
+        return self.preprocessor.tokenizer
+
+    def predict(self, prompts, max_length: int | None = None) -> dict:
+        """Greedy continuations; `max_length` (at most the export's) stops them earlier.
+
+        The artifact always decodes to the export's `max_length`; greedy decoding is causal, so
+        its first `max_length` tokens are exactly what a shorter generation gives.
+        """
         prompts = _check_prompts(prompts)
+        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
+                                       or not 2 <= max_length <= self.max_length):
+            raise ValueError(f"`max_length` must be an integer in [2, {self.max_length}] (this export generates "
+                             f"up to {self.max_length} tokens), received {max_length!r}.")
         if self.format == "saved_model":
             outputs = self.signature(prompts=tf.constant(prompts, tf.string))
-            return {"texts": [text.decode("utf-8", errors="replace") for text in outputs["texts"].numpy()],
-                    "token_ids": outputs["token_ids"].numpy(), "padding_mask": outputs["padding_mask"].numpy()}
+            outputs = {"texts": [text.decode("utf-8", errors="replace") for text in outputs["texts"].numpy()],
+                       "token_ids": outputs["token_ids"].numpy(), "padding_mask": outputs["padding_mask"].numpy()}
+        else:
+            features = self._pack(prompts, self.max_length)
+            outputs = self.runner(**features)
+            outputs = {"texts": self._texts(outputs["token_ids"], outputs["padding_mask"]),
+                       "token_ids": outputs["token_ids"], "padding_mask": outputs["padding_mask"]}
+        if max_length is None or max_length == self.max_length:
+            return outputs
+        self._pack(prompts, max_length)  # only checks that every prompt leaves room
+        token_ids, padding_mask = outputs["token_ids"][:, :max_length], outputs["padding_mask"][:, :max_length]
+        return {"texts": self._texts(token_ids, padding_mask), "token_ids": token_ids, "padding_mask": padding_mask}
+
+    def _pack(self, prompts, max_length: int) -> dict:
         features = self.preprocessor.generate_preprocess(prompts, sequence_length=self.max_length)
         features = {name: np.asarray(value, np.int32) for name, value in features.items()}
-        if (features["padding_mask"].sum(-1) >= self.max_length).any():
-            raise ValueError(f"A prompt fills all max_length={self.max_length} tokens of this export; "
+        if (features["padding_mask"].sum(-1) >= max_length).any():
+            raise ValueError(f"A prompt fills all max_length={max_length} tokens; "
                              "shorten it to leave room to generate.")
-        outputs = self.runner(**features)
-        keep = outputs["padding_mask"].astype(bool)
+        return features
+
+    def _texts(self, token_ids, padding_mask) -> list[str]:
+        keep = padding_mask.astype(bool)
         for special in self.tokenizer.special_token_ids:
-            keep &= outputs["token_ids"] != special
-        texts = [self.tokenizer.detokenize(row[mask].tolist()) for row, mask in zip(outputs["token_ids"], keep)]
-        return {"texts": [text if isinstance(text, str) else np.asarray(text).item().decode("utf-8", "replace")
-                          for text in texts],
-                "token_ids": outputs["token_ids"], "padding_mask": outputs["padding_mask"]}
+            keep &= token_ids != special
+        texts = [self.tokenizer.detokenize(row[mask].tolist()) for row, mask in zip(token_ids, keep)]
+        return [text if isinstance(text, str) else np.asarray(text).item().decode("utf-8", "replace")
+                for text in texts]
 
 
 def _as_ids(ids) -> list:

@@ -51,8 +51,8 @@ def export(
 
     Args:
         model: a built Keras model of a supported kind: a `keras_ptft.recipes.TextClassifier`,
-            `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM` or
-            `keras_ptft.recipes.ImageClassifier`.
+            `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM`,
+            `keras_ptft.recipes.ImageClassifier` or `keras_ptft.recipes.ImageSegmenter`.
         path: str. The export folder, e.g. `"saved_models/sentiment"`.
         formats: list of str or None. Any of `"saved_model"`, `"tflite"` (token ids, or uint8
             images, in), `"tflite_text"` (raw strings in, tokenizer inside; text classifiers
@@ -71,8 +71,10 @@ def export(
         min_label_agreement: float. Smallest allowed label agreement for quantized artifacts.
         save_keras: bool. Also save `model.keras`.
         **kind_options: settings of one kind of model: `max_length` (int, tokens generated up
-            to, fixed at export; causal LMs) and `top_k` (int, predictions per [MASK]; masked LMs).
-            For image models, `representative_data` and `verify_data` are uint8 image arrays.
+            to, fixed at export; causal LMs), `top_k` (int, predictions per [MASK]; masked LMs)
+            and `label_names` (list of str, class names for the manifest; image segmenters).
+            For image models, `representative_data` and `verify_data` are uint8 image arrays;
+            a segmenter's label agreement is counted per pixel.
 
     Returns:
         The export folder's path.

@@ -51,6 +51,9 @@ class ImageClassifierKind(ExportKind):
     name = "image_classifier"
     formats = ("saved_model", "tflite", "onnx")
     default_formats = ("saved_model", "tflite")
+    # The SavedModel also returns each label's name (one string per image; a segmenter would
+    # need one per pixel, so it leaves them to the manifest).
+    named_labels = True
 
     @classmethod
     def matches(cls, model) -> bool:
@@ -93,7 +96,9 @@ class ImageClassifierKind(ExportKind):
 
             def serve(images):
                 outputs = self.serve(images)
-                return {**outputs, "label_names": tf.gather(label_table, outputs["labels"])}
+                if self.named_labels:
+                    outputs["label_names"] = tf.gather(label_table, outputs["labels"])
+                return outputs
 
             archive.add_endpoint("serving_default", serve, input_signature=[self.raw_input_spec()])
             archive.write_out(target, verbose=False)

@@ -31,6 +31,7 @@ def onnx_input_specs(model) -> list:
     import tensorflow as tf
 
     from keras_ptft.recipes.image_classifier import ImageClassifier
+    from keras_ptft.recipes.image_segmenter import ImageSegmenter
     from keras_ptft.recipes.text_classifier import TextClassifier
 
     if isinstance(model, TextClassifier):
@@ -39,9 +40,10 @@ def onnx_input_specs(model) -> list:
         length = int(model.preprocessor.sequence_length)
         return [tf.TensorSpec([None, length], tf.int32, name=name)
                 for name in ("token_ids", "segment_ids", "padding_mask")]
-    if isinstance(model, ImageClassifier):
+    if isinstance(model, (ImageClassifier, ImageSegmenter)):
         return [tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")]
-    raise ValueError(f"ONNX export supports text and image classifiers; received a {type(model).__name__}.")
+    raise ValueError("ONNX export supports text and image classifiers and image segmenters; received a "
+                     f"{type(model).__name__}.")
 
 
 def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
@@ -97,7 +99,9 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
         node.input[:] = ["probabilities" if name == old else name for name in node.input]
     graph.output[0].name = "probabilities"
     graph.node.append(helper.make_node("ArgMax", ["probabilities"], ["labels"], axis=-1, keepdims=0, name="labels"))
-    graph.output.append(helper.make_tensor_value_info("labels", onnx.TensorProto.INT64, ["batch"]))
+    # A segmenter's probabilities are (batch, height, width, classes): one label per pixel.
+    label_dims = ["batch", *[int(d) for d in wrapper.output.shape[1:-1]]]
+    graph.output.append(helper.make_tensor_value_info("labels", onnx.TensorProto.INT64, label_dims))
     for value in graph.input:  # tf2onnx names inputs "token_ids:0"; the TensorSpec names are cleaner.
         clean = value.name.split(":")[0]
         for node in graph.node:
@@ -108,7 +112,8 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
     return {
         "inputs": {spec.name: f"{spec.dtype.name}[batch, {', '.join(str(d) for d in spec.shape[1:])}]"
                    for spec in specs},
-        "outputs": {"probabilities": "float32[batch, classes]", "labels": "int64[batch]"},
+        "outputs": {"probabilities": f"float32[{', '.join(map(str, label_dims))}, classes]",
+                    "labels": f"int64[{', '.join(map(str, label_dims))}]"},
         "opset": opset,
         "runtime": "onnxruntime (CPUExecutionProvider)",
     }

@@ -178,23 +178,30 @@ class Predictor:
 
         return run
 
-    def predict(self, texts: str | Sequence[str]) -> dict:
+    def predict(self, texts: str | Sequence[str], **options) -> dict:
         """Class probabilities, label ids and label names for one text or a list of texts.
 
         Other kinds of export return their own outputs: a causal LM `texts` (prompt +
         continuation), `token_ids` and `padding_mask`; a masked LM the `top_k` `tokens` and
         `probabilities` per [MASK]; an image classifier takes uint8 images `(batch, height,
-        width, channels)` and returns `probabilities`, `labels`, `label_names`.
+        width, channels)` and returns `probabilities`, `labels`, `label_names`; an image
+        segmenter returns per-pixel `probabilities` `(batch, height, width, classes)` and label
+        masks `labels` `(batch, height, width)` (class names: `self.label_names`).
 
         Args:
             texts: str or list of str (uint8 array for image models).
+            **options: causal LMs only: `max_length` (int), stop generating earlier than the
+                export's `max_length`.
 
         Returns:
             A dict: `"probabilities"` (float32 array `(batch, classes)`), `"labels"` (int array
             `(batch,)`), `"label_names"` (list of str).
         """
+        if options and self.manifest["kind"] != "causal_lm" or set(options) - {"max_length"}:
+            raise ValueError(f"`predict` options {sorted(options)} do not apply to a {self.manifest['kind']!r} "
+                             "export (only causal LMs take `max_length`).")
         if self._kind_runner is not None:
-            return self._kind_runner.predict(texts)
+            return self._kind_runner.predict(texts, **options)
         texts = _check_texts(texts)
         if not texts:
             classes = len(self.label_names)
@@ -223,6 +230,10 @@ def _kind_runner(kind: str):
         from keras_ptft.export.image_kind import ImageClassifierRunner
 
         return ImageClassifierRunner
+    if kind == "image_segmenter":
+        from keras_ptft.export.segmenter_kind import ImageSegmenterRunner
+
+        return ImageSegmenterRunner
     return None
 
 

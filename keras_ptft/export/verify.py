@@ -40,7 +40,8 @@ def verify(path: str | os.PathLike, model, data: Sequence[str] | None = None, fo
 
     Causal LMs report `token_agreement` (generated tokens equal to `CausalLM.generate`'s greedy
     ones) and `sequence_agreement`; masked LMs the max |Δ| of the logits and the top-1 agreement
-    at [MASK] positions; image models take uint8 images as `data`.
+    at [MASK] positions; image models take uint8 images as `data` (for segmenters,
+    `label_agreement` is the fraction of pixels with the Keras model's class).
 
     Returns:
         `{format: {"max_abs_diff": float, "label_agreement": float, "examples": int}}`, where

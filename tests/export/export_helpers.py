@@ -38,3 +38,52 @@ def toy_sentiment(n=64, seed=0):
 def reference(model, texts):
     """The Keras model's probabilities, computed directly (fast: no tf.data pipeline)."""
     return np.asarray(model(model.preprocessor(texts), training=False))
+
+
+class serving:
+    """`with serving(predictor) as server:` a `Server` on a free loopback port, closed afterwards."""
+
+    def __init__(self, predictor, **options):
+        from keras_ptft.export.serve import Server
+
+        self.server = Server(predictor, host="127.0.0.1", port=0, **options)
+
+    def __enter__(self):
+        import threading
+
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self.server
+
+    def __exit__(self, *exc):
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+def post(server, body, path="/predict", method="POST"):
+    """(status, JSON answer) of one request to a running `Server`."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=60)
+    data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+    connection.request(method, path, body=data)
+    response = connection.getresponse()
+    answer = json.loads(response.read() or b"{}")
+    connection.close()
+    return response.status, answer
+
+
+def concurrently(function, arguments):
+    """`function(argument)` for each argument, each on its own thread; the results in order."""
+    import threading
+
+    results = [None] * len(arguments)
+
+    def call(i):
+        results[i] = function(arguments[i])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(arguments))]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    return results

@@ -72,6 +72,10 @@ def test_saved_model_generate_signature_takes_and_returns_strings(lm, exported):
     np.testing.assert_array_equal(outputs["token_ids"].numpy(), _keras_greedy_ids(lm, PROMPTS))
     served = loaded.signatures["serving_default"](prompts=tf.constant(PROMPTS[:1]))
     assert served["texts"].numpy()[0].decode() == texts[0]
+    # Predictor's shorter generation on the SavedModel (detokenized in Python) equals `generate`'s.
+    short = [PROMPTS[2], PROMPTS[3], PROMPTS[5]]
+    assert Predictor(exported, format="saved_model").predict(short, max_length=9)["texts"] == \
+        lm.generate(short, max_length=9)
 
 
 @pytest.mark.slow
@@ -102,3 +106,28 @@ def test_bad_causal_lm_inputs(lm, exported, tmp_path):
     with pytest.raises(ValueError, match="max_length=14"):
         Predictor(exported, format="tflite").predict(["the cat sat on the mat the dog lay on the rug"])
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
+def test_serve_generates_like_the_predictor_and_causal_lm_generate(lm, exported):
+    from export_helpers import concurrently, post, serving
+
+    predictor = Predictor(exported, format="tflite")
+    SHORT = [PROMPTS[2], PROMPTS[3], PROMPTS[5]]  # 4 to 6 tokens with the start token: room to generate at 9
+    with serving(predictor, max_wait_ms=50) as server:
+        assert post(server, None, "/health", "GET")[1]["max_length"] == MAX_LENGTH
+        # Requests with and without `max_length` arrive together; each gets its own generation.
+        bodies = [{"prompts": PROMPTS[:3]}, {"prompts": SHORT, "max_length": 9}, {"prompt": PROMPTS[0]}]
+        answers = concurrently(lambda body: post(server, body), bodies)
+        assert [status for status, _ in answers] == [200] * 3
+        texts = [[p["text"] for p in body["predictions"]] for _, body in answers]
+        assert texts[0] == predictor.predict(PROMPTS[:3])["texts"] == lm.generate(PROMPTS[:3], max_length=MAX_LENGTH)
+        assert texts[1] == predictor.predict(SHORT, max_length=9)["texts"]
+        assert texts[1] == lm.generate(SHORT, max_length=9)  # a shorter generation: the same greedy tokens
+        assert texts[2] == texts[0][:1] and answers[2][1]["predictions"][0]["prompt"] == PROMPTS[0]
+        for body, message in [({"prompts": PROMPTS, "max_length": MAX_LENGTH + 1}, "max_length"),
+                              ({"prompts": PROMPTS, "max_length": "8"}, "max_length"),
+                              ({"texts": PROMPTS}, '{"prompts": [...]}'),
+                              ({"prompts": ["the cat sat on the mat"], "max_length": 5}, "max_length=5")]:
+            status, answer = post(server, body)
+            assert status == 400 and message in answer["error"], (body, answer)

@@ -24,6 +24,9 @@ def test_saved_model_takes_uint8_images_and_matches_keras(tmp_path):
     assert [n.decode() for n in outputs["label_names"].numpy()] == [["a", "b", "c"][i] for i in expected.argmax(-1)]
     assert image_saved_model_parity(classifier, path, images) <= 1e-5
     manifest = json.loads((tmp_path / "clf" / "manifest.json").read_text())
-    assert manifest["inputs"]["images"] == {"dtype": "uint8", "shape": [None, 8, 8, 1]}
+    # The same folder as `export()` writes: the wrapper is `export(classifier, path, ["saved_model"])`.
+    assert manifest["kind"] == "image_classifier" and sorted(manifest["artifacts"]) == ["saved_model"]
+    assert manifest["raw_input"]["images"] == {"dtype": "uint8", "shape": [None, 8, 8, 1]}
+    assert manifest["artifacts"]["saved_model"]["parity"]["max_abs_diff"] <= 1e-4
     with pytest.raises(FileExistsError):
         export_image_classifier(classifier, tmp_path / "clf", overwrite=False)

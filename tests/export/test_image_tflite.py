@@ -97,3 +97,35 @@ def test_cli_exports_the_kind_found_in_a_keras_file(exported, tmp_path, capsys):
     assert manifest["kind"] == "image_classifier" and manifest["artifacts"]["tflite"]["parity"]["max_abs_diff"] <= 1e-4
     assert main(["export", model_file, str(tmp_path / "other"), "--max-length", "8"]) == 1
     assert "max_length" in capsys.readouterr().err
+
+
+def test_serve_takes_base64_png_or_nested_lists_like_the_predictor(exported):
+    import base64
+
+    import tensorflow as tf
+
+    from export_helpers import concurrently, post, serving
+
+    predictor = Predictor(exported, format="tflite")
+    images = _images(4, 7)[0]
+    expected = predictor.predict(images)
+    pngs = [base64.b64encode(tf.io.encode_png(image).numpy()).decode() for image in images]
+    with serving(predictor, max_wait_ms=50) as server:
+        assert post(server, None, "/health", "GET")[1]["image_shape"] == [8, 8, 1]
+        # One-channel images may come as [height][width] lists; PNGs with a data-URL prefix.
+        bodies = [{"image": "data:image/png;base64," + pngs[0]}, {"images": [images[1][..., 0].tolist()]},
+                  {"images": [images[2].tolist(), pngs[3]]}]
+        answers = concurrently(lambda body: post(server, body), bodies)
+        predictions = [p for status, body in answers for p in body["predictions"]]
+        assert [status for status, _ in answers] == [200] * 3
+        assert [p["label"] for p in predictions] == expected["labels"].tolist()
+        assert [p["label_name"] for p in predictions] == expected["label_names"]
+        np.testing.assert_allclose([p["probabilities"] for p in predictions], expected["probabilities"], atol=1e-6)
+        rgb = base64.b64encode(tf.io.encode_png(np.repeat(images[0], 3, -1)).numpy()).decode()
+        for body, message in [({"images": [rgb]}, "3 channel(s); the model takes 1"),
+                              ({"images": ["%%%"]}, "not valid base64"),
+                              ({"images": [1.5]}, "base64 PNG/JPEG string or nested lists"),
+                              ({"texts": ["a text"]}, '{"images": [...]}'),
+                              ({"images": [pngs[0]], "max_length": 3}, "not fields of a image_classifier")]:
+            status, answer = post(server, body)
+            assert status == 400 and message in answer["error"], (body, answer)

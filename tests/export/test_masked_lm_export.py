@@ -82,3 +82,29 @@ def test_bad_masked_lm_inputs(mlm, exported, tmp_path):
     with pytest.raises(ValueError, match="sequence_length=16"):
         Predictor(exported, format="tflite").predict([" ".join(["word"] * 20) + " [MASK]"])
     assert not os.listdir(tmp_path)
+
+
+def test_serve_fills_masks_like_the_predictor(exported):
+    from export_helpers import concurrently, post, serving
+
+    predictor = Predictor(exported, format="tflite")
+    expected = predictor.predict(TEXTS)
+    with serving(predictor, max_wait_ms=50) as server:
+        # Requests with one and two masks batched together come back as if run alone.
+        answers = concurrently(lambda i: post(server, {"text": TEXTS[i]}), list(range(len(TEXTS))))
+        assert [status for status, _ in answers] == [200] * len(TEXTS)
+        for row, (_, body) in enumerate(answers):
+            masks = body["predictions"][0]["masks"]
+            assert len(masks) == expected["mask_count"][row]
+            for slot, candidates in enumerate(masks):
+                assert [c["token"] for c in candidates] == list(expected["tokens"][row, slot])
+                np.testing.assert_allclose([c["probability"] for c in candidates],
+                                           expected["probabilities"][row, slot], atol=1e-6)
+        status, body = post(server, {"texts": ["no mask here", TEXTS[0]]})
+        assert status == 400 and "[MASK]" in body["error"] and "texts" in body["error"]
+        status, body = post(server, {"prompts": [TEXTS[0]]})
+        assert status == 400 and '{"texts": [...]}' in body["error"]
+        # Too long for the export: the model rejects it, the request gets a 400, the server lives on.
+        status, body = post(server, {"texts": ["the film was " * 20 + "[MASK]"]})
+        assert status == 400 and "longer" in body["error"]
+        assert post(server, {"texts": TEXTS[:1]})[0] == 200

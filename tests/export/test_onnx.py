@@ -85,8 +85,8 @@ def test_image_classifier_onnx_takes_uint8_and_fails_loudly_beyond_tolerance(tmp
     classifier = image_classifier(vit, num_classes=3, label_names=["a", "b", "c"])
     export_image_classifier(classifier, tmp_path / "shapes", onnx=True)
     manifest = json.load(open(tmp_path / "shapes" / "manifest.json"))
-    assert manifest["onnx"]["inputs"] == {"images": "uint8[batch, 8, 8, 1]"}
-    assert manifest["onnx"]["parity"]["max_abs_diff"] <= 1e-4
+    assert manifest["artifacts"]["onnx"]["inputs"] == {"images": "uint8[batch, 8, 8, 1]"}
+    assert manifest["artifacts"]["onnx"]["parity"]["max_abs_diff"] <= 1e-4
     images = np.random.default_rng(1).integers(0, 256, (6, 8, 8, 1)).astype("uint8")
     outputs = OnnxRunner(tmp_path / "shapes" / "onnx" / "model.onnx")(images=images)
     expected = classifier.predict(images, verbose=0)

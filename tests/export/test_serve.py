@@ -76,6 +76,10 @@ def test_bad_requests_get_4xx_and_the_server_survives(server):
     assert request(server, "POST", "/predict", {"texts": [1, 2]})[0] == 400
     assert request(server, "POST", "/predict", {"texts": []})[0] == 400
     assert request(server, "POST", "/predict", ["texts"])[0] == 400
+    status, body = request(server, "POST", "/predict", {"images": [[[0]]]})
+    assert status == 400 and '{"texts": [...]}' in body["error"] and "images" in body["error"]
+    status, body = request(server, "POST", "/predict", {"texts": ["a"], "max_length": 4})
+    assert status == 400 and "max_length" in body["error"]
     assert request(server, "POST", "/predict", {"texts": ["x" * 5000]})[0] == 413
     assert request(server, "GET", "/nothing")[0] == 404
     assert request(server, "POST", "/health", {})[0] == 404
