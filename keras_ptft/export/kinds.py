@@ -63,7 +63,8 @@ class ExportKind:
 
     # --- Hooks for kinds whose artifacts are not "raw text in, probabilities out" ---
     # The defaults keep the text-classifier behaviour; causal LMs, masked LMs and image models
-    # (export/lm_kinds.py, export/image_kinds.py) override them.
+    # (export/causal_lm.py, export/masked_lm.py, export/image_kind.py, export/segmenter_kind.py)
+    # override them.
 
     # The formats this kind can write; `export()` rejects the others by name.
     formats: tuple[str, ...] = ("saved_model", "tflite", "tflite_text", "onnx")

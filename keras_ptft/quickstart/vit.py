@@ -88,7 +88,9 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         classifiers[name] = classifier
 
     _phase("4/5 Exporting the pretrained classifier as a SavedModel taking uint8 images")
-    saved_model = kp.export.export_image_classifier(classifiers["pretrained"], os.path.join(output_dir, "vit_shapes"))
+    export_dir = kp.export.export(classifiers["pretrained"], os.path.join(output_dir, "vit_shapes"),
+                                  formats=["saved_model"], overwrite=True)
+    saved_model = os.path.join(export_dir, "1")
     results["saved_model"] = saved_model
     results["export_max_abs_diff"] = kp.export.image_saved_model_parity(classifiers["pretrained"], saved_model,
                                                                         test.images[:32])

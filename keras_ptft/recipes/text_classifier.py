@@ -16,6 +16,7 @@ from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training import schedules as schedules_lib
 # add_checkpoint_callbacks is also imported from here by the other recipes.
 from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
+from keras_ptft.training.shuffling import shuffle_in_memory_inputs
 from keras_ptft.training.schedules import WarmupDecay
 
 
@@ -132,8 +133,10 @@ class TextClassifier(keras_hub.models.Task):
         _check_labels(y, self.num_classes)
         self._resolve_schedule(x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
         add_checkpoint_callbacks(self, kwargs)
+        x, y, sample_weight, batch_size = shuffle_in_memory_inputs(
+            x, y, kwargs.pop("sample_weight", None), batch_size, kwargs)
         try:
-            return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+            return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, epochs=epochs, **kwargs)
         except Exception as error:  # the tf.data label check surfaces as a backend error
             if _LABEL_CHECK in str(error):
                 raise ValueError(

@@ -18,6 +18,7 @@ from keras_ptft.recipes.text_classifier import (
     size_schedule,
 )
 from keras_ptft.training.checkpoints import check_checkpoint_dir
+from keras_ptft.training.shuffling import shuffle_in_memory_inputs
 from keras_ptft.training.optimization import default_compile_kwargs
 
 
@@ -69,7 +70,9 @@ class TextRegressor(keras_hub.models.Task):
         x = _normalize_texts(x)
         size_schedule(self, x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
         add_checkpoint_callbacks(self, kwargs)
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+        x, y, sample_weight, batch_size = shuffle_in_memory_inputs(
+            x, y, kwargs.pop("sample_weight", None), batch_size, kwargs)
+        return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, epochs=epochs, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         return super().evaluate(_normalize_texts(x), y, batch_size=batch_size, **kwargs)

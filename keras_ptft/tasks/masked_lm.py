@@ -12,6 +12,7 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.training.checkpoints import add_checkpoint_callbacks, set_checkpoint_dir
+from keras_ptft.training.shuffling import shuffle_in_memory_inputs
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 
 MASK_TOKEN = "[MASK]"
@@ -140,6 +141,10 @@ class MaskedLM(keras_hub.models.MaskedLM):
         if isinstance(x, (list, np.ndarray)) or isinstance(x, str):
             x = _check_texts(x, "x")
         add_checkpoint_callbacks(self, kwargs)
+        x, y, sample_weight, batch_size = shuffle_in_memory_inputs(
+            x, y, kwargs.pop("sample_weight", None), batch_size, kwargs)
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
         with warnings.catch_warnings():
             # The pooler is not part of the masked-LM objective; Keras would warn about it on
             # every run.
