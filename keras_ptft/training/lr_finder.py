@@ -59,13 +59,24 @@ def suggest_learning_rate(rates, losses, smoothing: float = 0.9, skip_start: int
 
     The cap matters for fine-tuning: there the loss often stays flat until it diverges, so the
     steepest drop is the last dip right before the blow-up. Measured on the quickstart
-    classifier: the uncapped suggestion (0.024) diverged, a tenth of it trains."""
+    classifier: the uncapped suggestion (0.024) diverged, a tenth of it trains.
+
+    When the loss does not fall at all before it climbs (less than 2% below its start), the
+    minimum is batch noise anywhere on the plateau (it once gave 2.6e-7 on a sweep from 1e-6);
+    then the suggestion is a tenth of the rate where the loss starts to climb (5% above its
+    best so far), Smith's "an order of magnitude below divergence".
+    """
     rates, losses = np.asarray(rates, "float64"), np.asarray(losses, "float64")
     smoothed, average = [], 0.0
     for i, loss in enumerate(losses):
         average = smoothing * average + (1 - smoothing) * loss
         smoothed.append(average / (1 - smoothing ** (i + 1)))  # bias-corrected, as in Adam
     smoothed = np.asarray(smoothed)
+    first = min(skip_start, len(smoothed) - 1)
+    climbing = np.nonzero(smoothed[first:] > 1.05 * np.minimum.accumulate(smoothed[first:]))[0]
+    onset = first + int(climbing[0]) if climbing.size else len(smoothed) - 1
+    if smoothed[first:onset + 1].min() > 0.98 * smoothed[first]:
+        return float(rates[onset] / 10)
     end = int(np.argmin(smoothed)) + 1
     start = min(skip_start, max(end - 3, 0))
     cap = rates[end - 1] / 10
