@@ -25,7 +25,7 @@ import argparse
 import json
 import os
 
-from timing import interleaved, load, run_per_backend
+from timing import interleaved, load, print_ratio_table, run_per_backend
 
 
 def worker(args) -> None:
@@ -81,16 +81,7 @@ def worker(args) -> None:
 
 
 def report(records: list[dict]) -> None:
-    rows = {}
-    for r in records:
-        rows.setdefault((r["backend"], str(r["jit_compile"]), r["measure"]), {})[r["system"]] = r
-    print("\n| backend | jit | measure | keras_ptft tok/s | keras-hub tok/s | ratio |")
-    print("|---|---|---|---|---|---|")
-    for (backend, jit, measure), row in rows.items():
-        ours, hub = row.get("keras_ptft"), row.get("keras_hub")
-        ratio = f"{ours['tokens_per_s'] / hub['tokens_per_s']:.2f}x" if ours and hub else "-"
-        print(f"| {backend} | {jit} | {measure} | {ours['tokens_per_s'] if ours else '-'} | "
-              f"{hub['tokens_per_s'] if hub else '-'} | {ratio} |")
+    print_ratio_table(records, "tokens_per_s", "tok/s")
 
 
 def main() -> None:

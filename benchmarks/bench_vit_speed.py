@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 
-from timing import interleaved, load, run_per_backend
+from timing import interleaved, load, print_ratio_table, run_per_backend
 
 
 def worker(args) -> None:
@@ -64,17 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.backend:
         return worker(args)
-    records = run_per_backend(__file__, args.backends)
-    rows = {}
-    for r in records:
-        rows.setdefault((r["backend"], str(r["jit_compile"]), r["measure"]), {})[r["system"]] = r
-    print("\n| backend | jit | measure | keras_ptft img/s | keras-hub img/s | ratio |")
-    print("|---|---|---|---|---|---|")
-    for (backend, jit, measure), row in rows.items():
-        ours, hub = row.get("keras_ptft"), row.get("keras_hub")
-        ratio = f"{ours['images_per_s'] / hub['images_per_s']:.2f}x" if ours and hub else "-"
-        print(f"| {backend} | {jit} | {measure} | {ours['images_per_s'] if ours else '-'} | "
-              f"{hub['images_per_s'] if hub else '-'} | {ratio} |")
+    print_ratio_table(run_per_backend(__file__, args.backends), "images_per_s", "img/s")
 
 
 if __name__ == "__main__":

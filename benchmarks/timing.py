@@ -67,3 +67,17 @@ def run_per_backend(script: str, backends: list[str]) -> list[dict]:
                 records.append(json.loads(line))
         process.wait()
     return records
+
+
+def print_ratio_table(records: list[dict], rate: str, unit: str) -> None:
+    """One Markdown row per (backend, jit, measure): our `rate` field, keras-hub's and their ratio."""
+    rows = {}
+    for r in records:
+        rows.setdefault((r["backend"], str(r["jit_compile"]), r["measure"]), {})[r["system"]] = r
+    print(f"\n| backend | jit | measure | keras_ptft {unit} | keras-hub {unit} | ratio |")
+    print("|---|---|---|---|---|---|")
+    for (backend, jit, measure), row in rows.items():
+        ours, hub = row.get("keras_ptft"), row.get("keras_hub")
+        ratio = f"{ours[rate] / hub[rate]:.2f}x" if ours and hub else "-"
+        print(f"| {backend} | {jit} | {measure} | {ours[rate] if ours else '-'} | "
+              f"{hub[rate] if hub else '-'} | {ratio} |")

@@ -87,3 +87,12 @@ def concurrently(function, arguments):
     [thread.start() for thread in threads]
     [thread.join() for thread in threads]
     return results
+
+
+def png_base64(image) -> str:
+    """A uint8 `(height, width, channels)` image as the base64 PNG a serve request carries."""
+    import base64
+
+    import tensorflow as tf
+
+    return base64.b64encode(tf.io.encode_png(image).numpy()).decode()

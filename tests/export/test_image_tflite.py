@@ -100,16 +100,12 @@ def test_cli_exports_the_kind_found_in_a_keras_file(exported, tmp_path, capsys):
 
 
 def test_serve_takes_base64_png_or_nested_lists_like_the_predictor(exported):
-    import base64
-
-    import tensorflow as tf
-
-    from export_helpers import concurrently, post, serving
+    from export_helpers import concurrently, png_base64, post, serving
 
     predictor = Predictor(exported, format="tflite")
     images = _images(4, 7)[0]
     expected = predictor.predict(images)
-    pngs = [base64.b64encode(tf.io.encode_png(image).numpy()).decode() for image in images]
+    pngs = [png_base64(image) for image in images]
     with serving(predictor, max_wait_ms=50) as server:
         assert post(server, None, "/health", "GET")[1]["image_shape"] == [8, 8, 1]
         # One-channel images may come as [height][width] lists; PNGs with a data-URL prefix.
@@ -121,7 +117,7 @@ def test_serve_takes_base64_png_or_nested_lists_like_the_predictor(exported):
         assert [p["label"] for p in predictions] == expected["labels"].tolist()
         assert [p["label_name"] for p in predictions] == expected["label_names"]
         np.testing.assert_allclose([p["probabilities"] for p in predictions], expected["probabilities"], atol=1e-6)
-        rgb = base64.b64encode(tf.io.encode_png(np.repeat(images[0], 3, -1)).numpy()).decode()
+        rgb = png_base64(np.repeat(images[0], 3, -1))
         for body, message in [({"images": [rgb]}, "3 channel(s); the model takes 1"),
                               ({"images": ["%%%"]}, "not valid base64"),
                               ({"images": [1.5]}, "base64 PNG/JPEG string or nested lists"),

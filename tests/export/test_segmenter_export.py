@@ -150,12 +150,12 @@ def test_serve_returns_the_predictor_masks_as_lists_or_png(exported):
 
     import tensorflow as tf
 
-    from export_helpers import post, serving
+    from export_helpers import png_base64, post, serving
 
     predictor = Predictor(exported, format="tflite")
     images = _images(3, 6)[0]
     expected = predictor.predict(images)
-    pngs = [base64.b64encode(tf.io.encode_png(image).numpy()).decode() for image in images]
+    pngs = [png_base64(image) for image in images]
     with serving(predictor, max_wait_ms=20) as server:
         status, health = post(server, None, "/health", "GET")
         assert health["kind"] == "image_segmenter" and health["labels"] == NAMES
@@ -171,7 +171,7 @@ def test_serve_returns_the_predictor_masks_as_lists_or_png(exported):
         mask = tf.io.decode_png(base64.b64decode(body["predictions"][0]["mask"])).numpy()[..., 0]
         assert status == 200 and "probabilities" not in body["predictions"][0]
         np.testing.assert_array_equal(mask, expected["labels"][1])
-        gray = base64.b64encode(tf.io.encode_png(images[0][..., :1]).numpy()).decode()
+        gray = png_base64(images[0][..., :1])
         for request, message in [({"images": ["not base64!"]}, "not valid base64"),
                                  ({"images": [base64.b64encode(b"GIF-ish bytes").decode()]}, "not a PNG or JPEG"),
                                  ({"images": [gray]}, "1 channel(s); the model takes 3"),
