@@ -15,3 +15,6 @@ from keras_ptft.recipes.image_segmenter import CrossEntropyDiceLoss, ImageSegmen
 
 __all__ += ["image_classifier", "ImageClassifier"]
 __all__ += ["image_segmenter", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
+from keras_ptft.recipes.compression import prune_ffn, quantize
+
+__all__ += ["prune_ffn", "quantize"]
