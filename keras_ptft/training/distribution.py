@@ -120,6 +120,32 @@ def distribution_scope(distribution):
     return distribution.scope()
 
 
+def distributed_copy(model: keras.Model, distribution) -> keras.Model:
+    """`model` re-created under `distribution` with the same weights (or `model` itself when
+    `distribution` is None).
+
+    Both engines place a variable when it is created (sharded or replicated over the mesh, or
+    mirrored), so a backbone built before the distribution was chosen is rebuilt from its config
+    inside the scope and its weights are copied in.
+
+    Example:
+    ```python
+    bert = kp.models.Bert.from_size("tiny", vocabulary_size=1000)
+    sharded = distributed_copy(bert, resolve_distribution("model_parallel", backbone=bert))
+    ```
+    """
+    if distribution is None:
+        return model
+    if isinstance(distribution, keras.distribution.ModelParallel):
+        from keras_ptft.models.layout import check_layout_map
+
+        check_layout_map(distribution._layout_map, model)
+    with distribution_scope(distribution):
+        copy = type(model).from_config(model.get_config())
+        copy.set_weights(model.get_weights())
+    return copy
+
+
 def describe(distribution) -> str:
     """A one-line description (the mesh and its devices), e.g. for the CLI to print."""
     if distribution is None:

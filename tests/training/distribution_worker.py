@@ -17,6 +17,7 @@ import keras_ptft as kp  # noqa: E402
 from keras_ptft.models.layout import check_layout_map  # noqa: E402
 from keras_ptft.training.distribution import (  # noqa: E402
     check_global_batch_size,
+    distributed_copy,
     describe,
     distribution_scope,
     resolve_distribution,
@@ -116,6 +117,14 @@ def main(backend):
         odd = kp.models.Bert(vocabulary_size=32, max_sequence_length=8, num_layers=1, num_heads=3, hidden_dim=12,
                              intermediate_dim=32)
         result["layout_error"] = error_of(lambda: check_layout_map(kp.models.Bert.get_layout_map(mesh), odd))
+        made_before = bert()
+        copy = distributed_copy(made_before, resolve_distribution("model_parallel", backbone=kp.models.Bert))
+        kernel = next(v for v in copy.weights if v.path.endswith("query/kernel"))
+        result["copy"] = {"shards": len(kernel.value.addressable_shards),
+                          "diff": float(np.max(np.abs(np.asarray(copy(TEXT)["sequence_output"])
+                                                      - np.asarray(made_before(TEXT)["sequence_output"]))))}
+        result["copy_layout_error"] = error_of(lambda: distributed_copy(
+            odd, resolve_distribution("model_parallel", backbone=kp.models.Bert)))
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
     print(json.dumps(result))

@@ -27,6 +27,9 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend):
         assert model_parallel["forward"] <= 1e-5 and model_parallel["weights"] <= 1e-5, (name, model_parallel)
     assert "batch_size`=5" in figures["batch_error"] and "(2)" in figures["batch_error"]
     assert "query/kernel" in figures["layout_error"] and "(12, 3, 4)" in figures["layout_error"]
+    # A backbone made before the distribution was chosen is re-created sharded, same outputs.
+    assert figures["copy"]["shards"] == 2 and figures["copy"]["diff"] <= 1e-5
+    assert "(12, 3, 4)" in figures["copy_layout_error"]
     assert "`distribution` must be one of" in figures["unknown_name_error"]
     assert "`devices`=4" in figures["devices_error"] and "xla_force_host_platform_device_count" in figures["devices_error"]
 
