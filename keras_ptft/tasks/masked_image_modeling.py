@@ -6,18 +6,19 @@ import os
 import warnings
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 from keras_hub.layers import TransformerEncoder
 
-from keras_ptft.models.vit import PatchPositions, patchify, unpatchify
+from keras_ptft.models.vit import PatchPositions, ViT, patchify, unpatchify
 from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_images
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class MaskedImageModeling(TrainingMixin, keras.Model):
+class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
     """MAE pretraining: mask most patches, encode the rest, reconstruct the masked pixels.
 
     Every step draws new uniform noise per image and masks the patches with the largest noise:
@@ -61,6 +62,8 @@ class MaskedImageModeling(TrainingMixin, keras.Model):
     ```
     """
 
+    backbone_cls = ViT
+
     def __init__(
         self,
         backbone: keras.Model,
@@ -73,8 +76,11 @@ class MaskedImageModeling(TrainingMixin, keras.Model):
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         mask_ratio: float | None = None,
+        preprocessor=None,
         **kwargs,
     ):
+        if preprocessor is not None:
+            raise ValueError("`MaskedImageModeling` takes uint8 images and no `preprocessor`.")
         super().__init__(**kwargs)
         if mask_ratio is not None:  # the first name, kept for old code and saved `.keras` files
             warnings.warn("`mask_ratio` is deprecated; use `mask_rate`.", DeprecationWarning, stacklevel=2)
@@ -126,9 +132,9 @@ class MaskedImageModeling(TrainingMixin, keras.Model):
         patch_pixels = self.patch_size * self.patch_size * self.image_shape[2]
         self.decoder_pred = keras.layers.Dense(patch_pixels, kernel_initializer=init, name="decoder_pred")
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Built now, on one blank image: `from_preset` and the checkpoint check read the weights.
+        self(np.zeros((1, *self.image_shape), "uint8"), noise=np.zeros((1, backbone.num_patches), "float32"))
         # === Training run === (not in `get_config`)
-        if checkpoint_dir is not None:  # the checkpoint check reads the weights: build them now
-            self(np.zeros((1, *self.image_shape), "uint8"))
         self.set_run_options(checkpoint_dir, monitor)
 
     def random_noise(self, batch_size):
@@ -245,10 +251,6 @@ class MaskedImageModeling(TrainingMixin, keras.Model):
         )
         return result, keras.ops.convert_to_numpy(mask_pixels)[..., 0]
 
-    def save_to_preset(self, path: str | os.PathLike) -> None:
-        """Saves the backbone (config + weights) so `image_classifier(path, ...)` can load it."""
-        self.backbone.save_to_preset(os.fspath(path))
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
@@ -267,6 +269,7 @@ class MaskedImageModeling(TrainingMixin, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        config.pop("preprocessor", None)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
 

@@ -14,7 +14,8 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.models.bert import Bert
+from keras_ptft.tasks.base import Task
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_text_pairs, check_texts
 
@@ -56,7 +57,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class SentenceEmbedder(TrainingMixin, keras.Model):
+class SentenceEmbedder(Task):
     """Text pairs in, in-batch similarity logits out; `encode` gives the sentence embeddings.
 
     The model itself is the contrastive trainer: its inputs are the preprocessed anchor and
@@ -85,10 +86,17 @@ class SentenceEmbedder(TrainingMixin, keras.Model):
     ```
     """
 
+    backbone_cls = Bert
+
     def __init__(self, backbone: keras.Model, preprocessor: keras.layers.Layer, normalize: bool = True,
                  scale: float = 20.0, checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
                  seed: int | None = None, **kwargs):
+        # === Config === (set first: `Task.__init__` compiles)
+        self.normalize = bool(normalize)
+        self.scale = float(scale)
         # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
         # Keras' masked global average is exactly sentence-transformers' mean pooling.
         pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
         unit_norm = keras.layers.UnitNormalization(axis=-1, dtype="float32", name="l2_normalize")
@@ -97,7 +105,7 @@ class SentenceEmbedder(TrainingMixin, keras.Model):
         embedding = pooling(sequence, mask=keras.ops.cast(features["padding_mask"], "bool"))
         if normalize:
             embedding = unit_norm(embedding)
-        encoder = keras.Model(features, embedding, name="encoder")
+        self.encoder = encoder = keras.Model(features, embedding, name="encoder")
         similarity = InBatchSimilarity(scale, dtype="float32", name="similarity")
 
         # === Functional Model ===
@@ -106,13 +114,6 @@ class SentenceEmbedder(TrainingMixin, keras.Model):
         anchors = encoder({key: inputs[f"anchor_{key}"] for key in _FEATURES})
         positives = encoder({key: inputs[f"positive_{key}"] for key in _FEATURES})
         super().__init__(inputs=inputs, outputs=similarity(anchors, positives), **kwargs)
-
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        self.encoder = encoder
-        # === Config ===
-        self.normalize = bool(normalize)
-        self.scale = float(scale)
         # === Training run === (not in `get_config`)
         self.set_run_options(checkpoint_dir, monitor, seed)
 
