@@ -1,9 +1,24 @@
-"""Pretraining tasks: wrap any backbone that offers the inputs they need."""
+"""Tasks: a backbone plus a head, trained through one shared `fit` path (`tasks/base.py`).
 
+Pretraining: `MaskedLM`, `CausalLM`, `MaskedImageModeling`. Fine-tuning: `TextClassifier`,
+`TextRegressor`, `SentenceEmbedder`, `ImageClassifier`, `ImageSegmenter` (the recipes in
+`keras_ptft.recipes` build and compile them with defaults that fit the backbone).
+"""
+
+from keras_ptft.tasks.base import Task, TrainingMixin
 from keras_ptft.tasks.causal_lm import CausalLM, make_sampler
 from keras_ptft.tasks.masked_lm import MaskedLM, masked_lm_preprocessor
 from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling, save_reconstruction_grid
+from keras_ptft.tasks.text_classifier import SparseMacroF1, TextClassifier
+from keras_ptft.tasks.text_regressor import TextRegressor
+from keras_ptft.tasks.sentence_embedder import InBatchContrastiveLoss, InBatchSimilarity, SentenceEmbedder
+from keras_ptft.tasks.image_classifier import ImageClassifier
+from keras_ptft.tasks.image_segmenter import CrossEntropyDiceLoss, ImageSegmenter, MeanDice
 
-__all__ = ["MaskedLM", "masked_lm_preprocessor"]
+__all__ = ["Task", "TrainingMixin"]
+__all__ += ["MaskedLM", "masked_lm_preprocessor"]
 __all__ += ["CausalLM", "make_sampler"]
 __all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
+__all__ += ["TextClassifier", "SparseMacroF1", "TextRegressor"]
+__all__ += ["SentenceEmbedder", "InBatchSimilarity", "InBatchContrastiveLoss"]
+__all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
