@@ -248,7 +248,7 @@ def _run_export(args) -> int:
         path = kp.export.export(model, args.path, formats=args.formats, quantization=args.quantization,
                                 representative_data=data, overwrite=args.overwrite,
                                 min_label_agreement=args.min_label_agreement, **options)
-    except (ValueError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # OSError: the target exists, is unwritable or lies under a file
         print(f"keras-ptft export: {error}", file=sys.stderr)
         return 1
     print(f"exported to {path}")
@@ -271,7 +271,9 @@ def _add_predict(commands) -> None:
 
 
 def _run_predict(args) -> int:
+    import base64
     import json
+    import os
 
     from keras_ptft.export import Predictor
 
@@ -281,72 +283,33 @@ def _run_predict(args) -> int:
         return 2
     try:
         predictor = Predictor(args.path, format=args.format)
-        if args.output and predictor.manifest["kind"] != "image_segmenter":
-            raise ValueError(f"--output saves segmentation masks; {args.path!r} is a "
-                             f"{predictor.manifest['kind']!r} export.")
-        if args.image or predictor.manifest["kind"] != "text_classifier":
-            return _print_kind_predictions(predictor, args)
-        outputs = predictor.predict(args.text)
+        # What the export reads and how its predictions print: its kind's runner, from the registry.
+        runner, kind = predictor.runner, predictor.manifest["kind"]
+        flag = "--image" if runner.input_type == "image" else "--text"
+        if bool(args.image) != (flag == "--image"):
+            raise ValueError(f"{args.path!r} is a {kind!r} export; pass {flag}.")
+        writes_masks = "mask_format" in runner.option_fields
+        if args.output and not writes_masks:
+            raise ValueError(f"--output saves segmentation masks; {args.path!r} is a {kind!r} export.")
+        inputs = _read_images(args.image) if args.image else args.text
+        options = {"mask_format": "png"} if writes_masks else {}
+        records = runner.format_predictions(inputs, predictor.predict(inputs), options, predictor.label_names)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-ptft predict: {error}", file=sys.stderr)
         return 1
-    for text, label, name, probabilities in zip(args.text, outputs["labels"], outputs["label_names"],
-                                                outputs["probabilities"]):
-        print(json.dumps({"text": text, "label": int(label), "label_name": name,
-                          "probabilities": [round(float(p), 6) for p in probabilities]}, ensure_ascii=False))
-    return 0
-
-
-def _print_kind_predictions(predictor, args) -> int:
-    """One JSON line per input for image classifiers, causal LMs and masked LMs."""
-    import json
-
-    kind = predictor.manifest["kind"]
-    if args.image:
-        if kind == "image_segmenter":
-            return _print_segmentations(predictor, args)
-        if kind != "image_classifier":
-            raise ValueError(f"--image needs an image model; {args.path!r} is a {kind!r} export.")
-        outputs = predictor.predict(_read_images(args.image))
-        for file, label, name, probabilities in zip(args.image, outputs["labels"], outputs["label_names"],
-                                                    outputs["probabilities"]):
-            print(json.dumps({"image": file, "label": int(label), "label_name": name,
-                              "probabilities": [round(float(p), 6) for p in probabilities]}))
-        return 0
-    if kind in ("image_classifier", "image_segmenter"):
-        raise ValueError(f"{args.path!r} is an image model; pass --image.")
-    outputs = predictor.predict(args.text)
-    for row, text in enumerate(args.text):
-        if kind == "causal_lm":
-            print(json.dumps({"prompt": text, "text": outputs["texts"][row]}, ensure_ascii=False))
-        else:  # masked_lm
-            masks = [[[str(token), round(float(p), 6)] for token, p in zip(outputs["tokens"][row, slot],
-                                                                           outputs["probabilities"][row, slot])]
-                     for slot in range(int(outputs["mask_count"][row]))]
-            print(json.dumps({"text": text, "masks": masks}, ensure_ascii=False))
-    return 0
-
-
-def _print_segmentations(predictor, args) -> int:
-    """One JSON line per image: pixels per class; with --output, the label masks as PNG files."""
-    import json
-    import os
-
-    from keras_ptft.export.segmenter_kind import encode_mask_png, pixel_counts
-
-    labels = predictor.predict(_read_images(args.image))["labels"]
-    outputs = [None] * len(labels)
+    outputs = [None] * len(records)
     if args.output:
         stem, extension = os.path.splitext(args.output)
-        outputs = [args.output] if len(labels) == 1 else \
-            [f"{stem}-{i}{extension or '.png'}" for i in range(len(labels))]
+        outputs = [args.output] if len(records) == 1 else \
+            [f"{stem}-{i}{extension or '.png'}" for i in range(len(records))]
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    for file, counts, mask, output in zip(args.image, pixel_counts(labels, predictor.label_names), labels, outputs):
-        line = {"image": file, "pixel_counts": counts}
+    for source, record, output in zip(args.image or args.text, records, outputs):
+        mask = record.pop("mask", None)
         if output:
             with open(output, "wb") as handle:
-                handle.write(encode_mask_png(mask))
-            line["mask"] = output
+                handle.write(base64.b64decode(mask))
+            record["mask"] = output
+        line = {"image" if args.image else runner.input_fields[1]: source, **record}
         print(json.dumps(line, ensure_ascii=False))
     return 0
 
