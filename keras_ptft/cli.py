@@ -152,27 +152,26 @@ def _add_pretrain_gpt(commands) -> None:
 
 
 def _run_pretrain_gpt(args) -> int:
-    import os
+    from keras_ptft.data.io import read_lines
+    from keras_ptft.pipelines import check_pretrain_arguments, pretrain_bert, pretrain_gpt
+    from keras_ptft.pipelines.pretrain import MIN_TEXTS
 
-    from keras_ptft.quickstart import bert, gpt
-
-    texts = []
-    for path in args.corpus:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"`--corpus` file {path!r} does not exist.")
-        texts.extend(_read_lines(path))
+    budget = dict(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                  vocabulary_size=args.vocabulary_size, sequence_length=args.sequence_length)
+    # Every flag is checked before the corpus is read and the tokenizer trains (minutes).
+    check_pretrain_arguments(args.model, **budget, name=_flag)
+    texts = [line for path in args.corpus for line in read_lines(path, "--corpus")]
+    if len(texts) < MIN_TEXTS:
+        raise ValueError(f"--corpus holds {len(texts)} non-empty lines; at least {MIN_TEXTS} are needed.")
     output_dir = args.output_dir if args.output_dir is not None else f"saved_models/{args.model}"
-    if args.model == "bert":
-        settings = bert.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
-                                 sequence_length=args.sequence_length, pretrain_epochs=args.epochs,
-                                 batch_size=args.batch_size, pretrain_learning_rate=args.learning_rate)
-        bert.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
-        return 0
-    settings = gpt.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
-                            sequence_length=args.sequence_length, epochs=args.epochs,
-                            batch_size=args.batch_size, learning_rate=args.learning_rate)
-    gpt.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+    pretrain = pretrain_bert if args.model == "bert" else pretrain_gpt
+    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
     return 0
+
+
+def _flag(argument: str) -> str:
+    """`batch_size` → `--batch-size`: pipeline checks name the flag the user typed."""
+    return "--" + argument.replace("_", "-")
 
 
 def _add_finetune(commands) -> None:
@@ -255,14 +254,6 @@ def _run_finetune(args) -> int:
     return 0
 
 
-def _read_lines(path: str) -> list[str]:
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle if line.strip()]
-
-
 def _add_generate(commands) -> None:
     parser = commands.add_parser("generate", help="generate text with a saved GPT")
     parser.add_argument("path", type=_existing_folder,
@@ -281,10 +272,22 @@ def _add_generate(commands) -> None:
 def _run_generate(args) -> int:
     import keras_ptft as kp
 
-    generator = kp.recipes.text_generator(args.path, sequence_length=args.max_length)
+    backbone = kp.models.load_backbone(args.path)
+    if not isinstance(backbone, kp.models.GPT):
+        raise ValueError(f"{args.path!r} holds a {type(backbone).__name__} backbone, which is not a causal LM; "
+                         "`generate` needs a GPT folder (from `keras-ptft pretrain gpt` or save_to_preset).")
+    # The default is what the model can take; a larger --max-length is refused naming the flag.
+    limit = backbone.max_sequence_length
+    max_length = limit if args.max_length is None else args.max_length
+    if not 2 <= max_length <= limit:
+        raise ValueError(f"--max-length must be in [2, {limit}] (this model's maximum), received {max_length}.")
+    tokenizer = kp.models.load_tokenizer(args.path)
+    if tokenizer is None:
+        raise ValueError(f"{args.path!r} has no tokenizer (tokenizer.json) beside the model.")
+    generator = kp.recipes.text_generator(backbone, tokenizer, sequence_length=max_length)
     options = {"k": args.top_k, "p": args.top_p, "temperature": args.temperature, "seed": args.seed}
     options = {key: value for key, value in options.items() if value is not None}
-    for text in generator.generate(args.prompt, max_length=args.max_length, sampler=args.sampler, **options):
+    for text in generator.generate(args.prompt, max_length=max_length, sampler=args.sampler, **options):
         print(text)
     return 0
 
