@@ -119,8 +119,11 @@ def _add_quickstart(commands) -> None:
 
 
 def _run_quickstart(args) -> int:
+    from keras_ptft.pipelines import check_size
     from keras_ptft.quickstart import CheckFailed, load
 
+    if args.size:
+        check_size(args.model, args.size, name=_flag)
     quickstart = load(args.model)
     settings = quickstart.Settings.fast() if args.fast else quickstart.Settings()
     if args.size:
@@ -139,7 +142,8 @@ def _add_pretrain_gpt(commands) -> None:
     parser.add_argument("--corpus", nargs="+", required=True, type=_existing_file,
                         help="UTF-8 text files (.txt or .txt.gz)")
     parser.add_argument("--output-dir", default=None, help="where the model goes (default: saved_models/MODEL)")
-    parser.add_argument("--size", default="tiny", help="tiny, mini, small or 124M (GPT) / base (BERT)")
+    parser.add_argument("--size", default="tiny",
+                        help="BERT: tiny, mini, small, medium, base; GPT: tiny, mini, small, 124M")
     parser.add_argument("--vocabulary-size", type=_positive_int, default=2000)
     parser.add_argument("--sequence-length", type=_positive_int, default=64)
     parser.add_argument("--epochs", type=_positive_int, default=3)

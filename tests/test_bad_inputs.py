@@ -243,6 +243,7 @@ CLI_ROWS = [
     ("predict-not-an-export", ["predict", "{folder}", "--text", "x"], 1, "{folder}"),
     ("quickstart-model", ["quickstart", "--model", "t5"], 2, "--model"),
     ("quickstart-seed", ["quickstart", "--seed", "-1"], 2, "--seed"),
+    ("quickstart-size", ["quickstart", "--model", "vit", "--size", "huge"], 1, "--size"),
     ("no-command", [], 2, "command"),
     ("unknown-command", ["train"], 2, "invalid choice"),
 ]

@@ -8,9 +8,10 @@ quickstart demos are built from these.
 from keras_ptft.pipelines.pretrain import (
     PretrainResult,
     check_pretrain_arguments,
+    check_size,
     pretrain_bert,
     pretrain_gpt,
     pretrain_vit,
 )
 
-__all__ = ["PretrainResult", "check_pretrain_arguments", "pretrain_bert", "pretrain_gpt", "pretrain_vit"]
+__all__ = ["PretrainResult", "check_pretrain_arguments", "check_size", "pretrain_bert", "pretrain_gpt", "pretrain_vit"]

@@ -60,6 +60,24 @@ def _backtick(argument: str) -> str:
     return f"`{argument}`"
 
 
+SIZES = {"bert": BERT_SIZES, "gpt": GPT_SIZES, "vit": VIT_SIZES}
+
+
+def check_size(model: str, size: str, name: Callable[[str], str] = _backtick) -> None:
+    """Raises a `ValueError` unless `size` is a named size of the `model` family (`SIZES`).
+
+    Example:
+    ```python
+    check_size("gpt", "124M")
+    ```
+    """
+    if model not in SIZES:
+        raise ValueError(f"`model` must be one of {sorted(SIZES)}, received {model!r}.")
+    if size not in SIZES[model]:
+        raise ValueError(f"{name('size')} must be a {model.upper()} size, one of {list(SIZES[model])}; "
+                         f"received {size!r}.")
+
+
 def check_pretrain_arguments(
     model: str,
     size: str,
@@ -90,12 +108,7 @@ def check_pretrain_arguments(
                              vocabulary_size=2000, sequence_length=64)
     ```
     """
-    families = {"bert": BERT_SIZES, "gpt": GPT_SIZES, "vit": VIT_SIZES}
-    if model not in families:
-        raise ValueError(f"`model` must be one of {sorted(families)}, received {model!r}.")
-    if size not in families[model]:
-        raise ValueError(f"{name('size')} must be a {model.upper()} size, one of {list(families[model])}; "
-                         f"received {size!r}.")
+    check_size(model, size, name)
     for argument, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name(argument)} must be a positive integer, received {value!r}.")
@@ -162,13 +175,9 @@ def pretrain_bert(
                              held_out_fraction)
     keras.utils.set_random_seed(seed)
     train_texts, held_out, metrics = _split(texts, held_out_fraction, held_out_texts)
-    vocabulary_path = os.path.join(checkpoint_dir, _WORDPIECE_FILE) if checkpoint_dir else None
-    if vocabulary_path and os.path.exists(vocabulary_path):
-        _step(f"reusing the vocabulary of the checkpoint in {checkpoint_dir}")
-        vocabulary = load_vocabulary(vocabulary_path)
-    else:
-        _step(f"training a WordPiece vocabulary (at most {vocabulary_size} tokens)")
-        vocabulary = train_wordpiece(train_texts, vocabulary_size=vocabulary_size)
+    vocabulary, vocabulary_path = _stored_or_trained(
+        checkpoint_dir, _WORDPIECE_FILE, f"WordPiece vocabulary (at most {vocabulary_size} tokens)",
+        load_vocabulary, lambda: train_wordpiece(train_texts, vocabulary_size=vocabulary_size))
     print(f"vocabulary: {len(vocabulary)} tokens, e.g. {vocabulary[100:108]}")
 
     _step(f"pretraining a {size} BERT with masked LM ({epochs} epochs, {len(train_texts)} texts)")
@@ -236,15 +245,9 @@ def pretrain_gpt(
                              held_out_fraction)
     keras.utils.set_random_seed(seed)
     train_texts, held_out, metrics = _split(texts, held_out_fraction, None)
-    bpe_path = os.path.join(checkpoint_dir, _BPE_FILE) if checkpoint_dir else None
-    if bpe_path and os.path.exists(bpe_path):
-        _step(f"reusing the BPE vocabulary of the checkpoint in {checkpoint_dir}")
-        with open(bpe_path, encoding="utf-8") as file:
-            stored = json.load(file)
-        vocabulary, merges = stored["vocabulary"], stored["merges"]
-    else:
-        _step(f"training a byte-level BPE vocabulary of {vocabulary_size} tokens")
-        vocabulary, merges = train_bpe(train_texts, vocabulary_size=vocabulary_size)
+    (vocabulary, merges), bpe_path = _stored_or_trained(
+        checkpoint_dir, _BPE_FILE, f"byte-level BPE vocabulary of {vocabulary_size} tokens", _load_bpe,
+        lambda: train_bpe(train_texts, vocabulary_size=vocabulary_size))
     tokenizer = bpe_tokenizer(vocabulary, merges)
 
     _step(f"building GPT-{size} and measuring held-out perplexity before training")
@@ -335,6 +338,25 @@ def _split(texts, held_out_fraction, held_out_texts):
         split = max(1, int(len(texts) * held_out_fraction))
         train_texts, held_out = texts[:-split], texts[-split:]
     return train_texts, held_out, {"train_texts": len(train_texts), "held_out_texts": len(held_out)}
+
+
+def _stored_or_trained(checkpoint_dir, filename: str, what: str, load, train):
+    """The tokenizer vocabulary kept in `checkpoint_dir` by an earlier (killed) run, else a new one.
+
+    Returns `(vocabulary, path)`: the path to save a new vocabulary to once the task is built (None
+    without a checkpoint folder)."""
+    path = os.path.join(checkpoint_dir, filename) if checkpoint_dir else None
+    if path and os.path.exists(path):
+        _step(f"reusing the {what} kept in the checkpoint folder {checkpoint_dir}")
+        return load(path), path
+    _step(f"training a {what}")
+    return train(), path
+
+
+def _load_bpe(path: str):
+    with open(path, encoding="utf-8") as file:
+        stored = json.load(file)
+    return stored["vocabulary"], stored["merges"]
 
 
 def _step(message: str) -> None:
