@@ -41,3 +41,5 @@ from keras_ptft.data.bucketing import (
 )
 __all__ += ["batch_shapes", "bucket_boundaries", "bucketed_batches", "check_bucketing", "example_lengths",
             "length_sorted_batches", "preprocessed_examples", "restore_order"]
+from keras_ptft.data.packing import masked_lm_examples, pack_for_causal_lm, pack_for_masked_lm
+__all__ += ["masked_lm_examples", "pack_for_causal_lm", "pack_for_masked_lm"]
