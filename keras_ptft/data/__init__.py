@@ -29,3 +29,17 @@ from keras_ptft.data.tables import read_labeled_texts
 __all__ += ["read_labeled_texts"]
 from keras_ptft.data.shared import shared_data_dir
 __all__ += ["shared_data_dir"]
+from keras_ptft.data.bucketing import (
+    batch_shapes,
+    bucket_boundaries,
+    bucketed_batches,
+    check_bucketing,
+    example_lengths,
+    length_sorted_batches,
+    preprocessed_examples,
+    restore_order,
+)
+__all__ += ["batch_shapes", "bucket_boundaries", "bucketed_batches", "check_bucketing", "example_lengths",
+            "length_sorted_batches", "preprocessed_examples", "restore_order"]
+from keras_ptft.data.packing import masked_lm_examples, pack_for_causal_lm, pack_for_masked_lm
+__all__ += ["masked_lm_examples", "pack_for_causal_lm", "pack_for_masked_lm"]
