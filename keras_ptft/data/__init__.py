@@ -29,3 +29,7 @@ from keras_ptft.data.tables import read_labeled_texts
 __all__ += ["read_labeled_texts"]
 from keras_ptft.data.shared import shared_data_dir
 __all__ += ["shared_data_dir"]
+from keras_ptft.data.conll import read_conll
+from keras_ptft.data.squad import read_squad
+from keras_ptft.data.token_alignment import WordPieceOffsets, label_names_from_tags
+__all__ += ["read_conll", "read_squad", "WordPieceOffsets", "label_names_from_tags"]

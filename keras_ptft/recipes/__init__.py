@@ -15,3 +15,6 @@ from keras_ptft.recipes.image_segmenter import CrossEntropyDiceLoss, ImageSegmen
 
 __all__ += ["image_classifier", "ImageClassifier"]
 __all__ += ["image_segmenter", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
+from keras_ptft.recipes.token_classifier import token_classifier
+from keras_ptft.recipes.question_answerer import question_answerer
+__all__ += ["token_classifier", "question_answerer"]

@@ -7,3 +7,7 @@ from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling, save_rec
 __all__ = ["MaskedLM", "masked_lm_preprocessor"]
 __all__ += ["CausalLM", "make_sampler"]
 __all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
+from keras_ptft.tasks.token_classifier import TokenClassifier
+from keras_ptft.tasks.question_answerer import QuestionAnswerer
+from keras_ptft.tasks import metrics
+__all__ += ["TokenClassifier", "QuestionAnswerer", "metrics"]
