@@ -43,3 +43,7 @@ __all__ += ["batch_shapes", "bucket_boundaries", "bucketed_batches", "check_buck
             "length_sorted_batches", "preprocessed_examples", "restore_order"]
 from keras_ptft.data.packing import masked_lm_examples, pack_for_causal_lm, pack_for_masked_lm
 __all__ += ["masked_lm_examples", "pack_for_causal_lm", "pack_for_masked_lm"]
+from keras_ptft.data.conll import read_conll
+from keras_ptft.data.squad import read_squad
+from keras_ptft.data.token_alignment import WordPieceOffsets, label_names_from_tags
+__all__ += ["read_conll", "read_squad", "WordPieceOffsets", "label_names_from_tags"]

@@ -32,3 +32,6 @@ __all__ = ["text_classifier", "text_regressor", "sentence_embedder", "text_gener
 __all__ += ["image_classifier", "image_segmenter", "techniques"]
 __all__ += ["TextClassifier", "SparseMacroF1", "TextRegressor", "SentenceEmbedder"]
 __all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
+from keras_ptft.recipes.token_classifier import token_classifier
+from keras_ptft.recipes.question_answerer import question_answerer
+__all__ += ["token_classifier", "question_answerer"]

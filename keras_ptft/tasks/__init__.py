@@ -22,3 +22,7 @@ __all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
 __all__ += ["TextClassifier", "SparseMacroF1", "TextRegressor"]
 __all__ += ["SentenceEmbedder", "InBatchSimilarity", "InBatchContrastiveLoss"]
 __all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
+from keras_ptft.tasks.token_classifier import TokenClassifier
+from keras_ptft.tasks.question_answerer import QuestionAnswerer
+from keras_ptft.tasks import metrics
+__all__ += ["TokenClassifier", "QuestionAnswerer", "metrics"]

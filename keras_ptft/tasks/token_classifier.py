@@ -1,0 +1,278 @@
+"""Token classification (named-entity recognition): one tag per word, entities with offsets."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_ptft.data.token_alignment import (
+    WordPieceOffsets,
+    check_label_names,
+    check_scheme,
+    check_words_and_tags,
+    encode_tagged_words,
+    warn_truncated,
+)
+from keras_ptft.tasks.metrics import entity_scores, get_entities
+from keras_ptft.training.checkpoints import add_checkpoint_callbacks
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training.schedules import WarmupDecay
+from keras_ptft.training.shuffling import shuffled_batches
+
+MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def word_tag_ids(logits, first_piece):
+    """Per word, the tag id with the highest logit at the word's first piece (graph-friendly).
+
+    Args:
+        logits: float tensor `(batch, sequence_length, num_labels)`, the model's output.
+        first_piece: int tensor `(batch, max_words)`: each word's row position, -1 for none.
+
+    Returns:
+        int32 tensor `(batch, max_words)`: tag ids, -1 where `first_piece` is -1.
+    """
+    first_piece = keras.ops.cast(first_piece, "int32")
+    safe = keras.ops.maximum(first_piece, 0)
+    gathered = keras.ops.take_along_axis(logits, keras.ops.expand_dims(safe, -1), axis=1)
+    ids = keras.ops.cast(keras.ops.argmax(gathered, axis=-1), "int32")
+    return keras.ops.where(first_piece >= 0, ids, -1)
+
+
+def tags_to_entities(text: str, words: Sequence[tuple], tags: Sequence[str]) -> list[dict]:
+    """Entities of one text from its words' tags, with character offsets into `text`.
+
+    Args:
+        text: str. The text the words come from.
+        words: list of `(word, start, end)`, character offsets.
+        tags: list of str, one tag per word.
+
+    Returns:
+        A list of `{"text", "label", "start", "end"}` dicts; `text[start:end]` is the entity.
+    """
+    entities = []
+    for label, first, last in get_entities(list(tags)):
+        start, end = int(words[first][1]), int(words[last][2])
+        entities.append({"text": text[start:end], "label": label, "start": start, "end": end})
+    return entities
+
+
+def fit_arrays(task, features: dict, labels, sample_weight, batch_size, epochs, validation_data, kwargs):
+    """The fit body of the span tasks: in-memory arrays reshuffled every epoch, the schedule's
+    open length set from the batch count, checkpoint callbacks, then Keras' `fit`."""
+    steps = kwargs.get("steps_per_epoch") or math.ceil(len(labels) / (batch_size or 32))
+    schedule = getattr(getattr(task, "optimizer", None), "_learning_rate", None)
+    if hasattr(schedule, "resolve") and getattr(schedule, "total_steps", 0) is None:
+        schedule.resolve(int(epochs * steps))
+        task.train_function = None
+    kwargs["validation_data"] = validation_data
+    add_checkpoint_callbacks(task, kwargs)
+    shuffle = kwargs.pop("shuffle", True)
+    if shuffle:
+        data = shuffled_batches(features, labels, sample_weight, batch_size)
+        return keras.Model.fit(task, data, epochs=epochs, shuffle=False, **kwargs)  # shuffled above
+    return keras.Model.fit(task, features, labels, sample_weight=sample_weight, batch_size=batch_size,
+                           epochs=epochs, shuffle=False, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class TokenClassifier(keras_hub.models.Task):
+    """A tag per word: a backbone's token vectors, dropout and a dense layer over the tags.
+
+    `fit(words, tags)` takes sentences as lists of words with one tag per word (what
+    `keras_ptft.data.read_conll` returns); each word is split into WordPiece pieces and its tag
+    is learned on its first piece (the other pieces get sample weight 0), or on every piece with
+    `label_all_pieces=True` (later pieces continue the entity: `B-X` -> `I-X`). `predict(texts)`
+    takes raw sentences, splits them into words at whitespace and punctuation as BERT's tokenizer
+    does, and returns the entities with character offsets. Calling the model directly takes the
+    token dict (`token_ids`, `segment_ids`, `padding_mask`) and returns tag logits per piece.
+    Build it with `keras_ptft.recipes.token_classifier`, which also compiles it.
+
+    Tag sequences are read as `seqeval` reads them (see `keras_ptft.tasks.metrics`): an `I-X`
+    after `O` opens an entity. `strict_scheme=True` rejects such training sequences instead.
+
+    Args:
+        backbone: a `keras_ptft.models.Bert` (any backbone with a `sequence_output`).
+        label_names: list of str. The tags, `"O"` included, e.g. `["O", "B-PER", "I-PER"]`.
+        vocabulary: list of str. The backbone's WordPiece vocabulary.
+        sequence_length: int. Pieces per row, `[CLS]` and `[SEP]` included; words that do not
+            fit are counted in a warning (and tagged `"O"` by `predict`).
+        lowercase: bool. Lower-case before WordPiece; must match the vocabulary.
+        strip_accents: bool or None. Remove accents; None follows `lowercase`.
+        scheme: str. `"IOB2"` (BIO) or `"IOBES"`.
+        label_all_pieces: bool. Train every piece of a word, not only the first.
+        strict_scheme: bool. `fit` raises on tag sequences that break `scheme`.
+        dropout: float. Dropout before the tag layer.
+
+    Example:
+    ```python
+    tagger = TokenClassifier(bert, ["O", "B-PER", "I-PER"], vocabulary=vocab, sequence_length=32)
+    tagger.fit([["Angela", "Merkel", "spoke"]], [["B-PER", "I-PER", "O"]])
+    tagger.predict(["Angela Merkel spoke"])  # [[{"text": "Angela Merkel", "label": "PER", ...}]]
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        label_names: Sequence[str],
+        vocabulary: Sequence[str] | str | os.PathLike,
+        sequence_length: int = 128,
+        lowercase: bool = True,
+        strip_accents: bool | None = None,
+        scheme: str = "IOB2",
+        label_all_pieces: bool = False,
+        strict_scheme: bool = False,
+        dropout: float = 0.1,
+        preprocessor=None,
+        **kwargs,
+    ):
+        scheme = check_scheme(scheme)
+        label_names = check_label_names(label_names, scheme)
+        check_sequence_length(sequence_length, backbone)
+        # === Config === (set first: `Task.__init__` compiles, and `compile` reads them)
+        self.label_names = label_names
+        self.sequence_length = int(sequence_length)
+        self.scheme = scheme
+        self.label_all_pieces = bool(label_all_pieces)
+        self.strict_scheme = bool(strict_scheme)
+        self.dropout = dropout
+        self.tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
+        if len(self.tokenizer.vocabulary) != backbone.vocabulary_size:
+            raise ValueError(
+                f"`vocabulary` has {len(self.tokenizer.vocabulary)} tokens but the backbone's "
+                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
+            )
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = None  # strings are encoded in NumPy before `fit`/`predict` (see module doc)
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            len(label_names),
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",  # logits in float32 even under mixed precision
+            name="logits",
+        )
+        # === Functional Model ===
+        inputs = {name: backbone.input[name] for name in MODEL_INPUTS}
+        outputs = self.output_dense(self.output_dropout(backbone(inputs)["sequence_output"]))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, clipping at
+        norm 1, cross-entropy on the tag logits, and word-level tag accuracy."""
+        if optimizer == "auto":
+            optimizer = make_adamw(WarmupDecay(5e-5, warmup_ratio=0.1), clipnorm=1.0)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics == "auto":
+            metrics = None
+            # Weighted by the sample weights, so only the trained pieces (one per word) count.
+            kwargs.setdefault("weighted_metrics", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        kwargs = {**default_compile_kwargs(), **kwargs}
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def encode(self, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> dict:
+        """Word lists (and their tags) as model inputs, labels and sample weights (NumPy)."""
+        check_words_and_tags(words, tags, self.label_names, self.scheme, strict=self.strict_scheme)
+        index = {tag: position for position, tag in enumerate(self.label_names)}
+        tag_ids = None if tags is None else [[index[tag] for tag in sentence] for sentence in tags]
+        return encode_tagged_words(
+            self.tokenizer.word_piece_ids(words), tag_ids, self.sequence_length, self.tokenizer.token_to_id,
+            label_all_pieces=self.label_all_pieces, label_names=self.label_names, scheme=self.scheme,
+        )
+
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
+        """Trains on `x` = sentences as lists of words and `y` = their tag lists.
+
+        `validation_data` is a `(words, tags)` pair. Other arguments are Keras `fit`'s.
+        """
+        encoded = self.encode(x, y)
+        warn_truncated(encoded["truncated_words"], self.sequence_length, "left out of training")
+        if validation_data is not None:
+            val = self.encode(*validation_data)
+            validation_data = (_inputs(val), val["labels"], val["sample_weight"])
+        return fit_arrays(self, _inputs(encoded), encoded["labels"], encoded["sample_weight"], batch_size,
+                          epochs, validation_data, kwargs)
+
+    def predict_tags(self, words: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
+        """One tag per word of pre-split sentences (e.g. a CoNLL dev set)."""
+        encoded = self.encode(words)
+        warn_truncated(encoded["truncated_words"], self.sequence_length, 'tagged "O"')
+        return self._decode(encoded, [len(sentence) for sentence in words], batch_size)
+
+    def predict(self, x, batch_size: int | None = None, **kwargs) -> list[list[dict]]:
+        """Entities of raw texts: per text a list of `{"text", "label", "start", "end"}` dicts,
+        `start`/`end` character offsets into that text.
+
+        Args:
+            x: str or list of str. Raw sentences.
+            batch_size: int or None. Rows per model call.
+        """
+        texts = check_texts(x, "x")
+        tokenized = self.tokenizer.encode(texts)
+        pieces = [[[piece[0] for piece in word] for word in item["pieces"]] for item in tokenized]
+        encoded = encode_tagged_words(pieces, None, self.sequence_length, self.tokenizer.token_to_id)
+        warn_truncated(encoded["truncated_words"], self.sequence_length, 'tagged "O"')
+        tags = self._decode(encoded, [len(item["words"]) for item in tokenized], batch_size)
+        return [tags_to_entities(text, item["words"], sentence) for text, item, sentence in zip(texts, tokenized, tags)]
+
+    def evaluate_entities(self, words, tags, batch_size: int | None = None) -> dict:
+        """Entity precision/recall/F1 (as seqeval computes them), per type, and token accuracy of
+        the predicted tags of `words` against `tags` (see `keras_ptft.tasks.metrics.entity_scores`)."""
+        check_words_and_tags(words, tags, self.label_names, self.scheme)
+        return entity_scores(tags, self.predict_tags(words, batch_size))
+
+    def _decode(self, encoded: dict, lengths: list[int], batch_size) -> list[list[str]]:
+        if not lengths:
+            return []
+        logits = keras.Model.predict(self, _inputs(encoded), batch_size=batch_size, verbose=0)
+        ids = keras.ops.convert_to_numpy(word_tag_ids(logits, encoded["first_piece"]))
+        return [[self.label_names[i] if i >= 0 else "O" for i in row[:length]] for row, length in zip(ids, lengths)]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("preprocessor", None)
+        config.update({
+            **self.tokenizer.get_config(),
+            "label_names": self.label_names,
+            "sequence_length": self.sequence_length,
+            "scheme": self.scheme,
+            "label_all_pieces": self.label_all_pieces,
+            "strict_scheme": self.strict_scheme,
+            "dropout": self.dropout,
+        })
+        return config
+
+
+def _inputs(encoded: dict) -> dict:
+    return {name: encoded[name] for name in MODEL_INPUTS}
+
+
+def check_sequence_length(sequence_length, backbone) -> None:
+    """`sequence_length` must be an int >= 3 and fit the backbone's position embeddings."""
+    if isinstance(sequence_length, bool) or not isinstance(sequence_length, (int, np.integer)) or sequence_length < 3:
+        raise ValueError(f"`sequence_length` must be an int >= 3, received sequence_length={sequence_length!r}.")
+    limit = getattr(backbone, "max_sequence_length", None)
+    if limit is not None and sequence_length > limit:
+        raise ValueError(
+            f"`sequence_length`={sequence_length} is longer than the backbone's max_sequence_length={limit}."
+        )
+
+
+def check_texts(x, argument: str) -> list[str]:
+    """A str or a list of str as a list; anything else is a ValueError naming the element index."""
+    if isinstance(x, str):
+        return [x]
+    if not isinstance(x, (list, tuple, np.ndarray)):
+        raise ValueError(f"`{argument}` must be a str or a list of str, received {type(x).__name__}.")
+    texts = list(x)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"`{argument}[{index}]` must be a str, received {type(text).__name__}: {text!r:.80}.")
+    return texts
