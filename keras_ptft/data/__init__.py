@@ -29,3 +29,12 @@ from keras_ptft.data.tables import read_labeled_texts
 __all__ += ["read_labeled_texts"]
 from keras_ptft.data.shared import shared_data_dir
 __all__ += ["shared_data_dir"]
+from keras_ptft.data.seq2seq_preprocessing import (
+    Seq2SeqPreprocessor,
+    Seq2SeqTokenizer,
+    chinese_coverage,
+    denoising_examples,
+    train_seq2seq_tokenizer,
+)
+__all__ += ["Seq2SeqTokenizer", "Seq2SeqPreprocessor", "train_seq2seq_tokenizer", "chinese_coverage",
+            "denoising_examples"]

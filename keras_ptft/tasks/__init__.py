@@ -7,3 +7,6 @@ from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling, save_rec
 __all__ = ["MaskedLM", "masked_lm_preprocessor"]
 __all__ += ["CausalLM", "make_sampler"]
 __all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
+from keras_ptft.tasks.translator import Translator
+from keras_ptft.tasks.translation_metrics import TranslationScores, corpus_bleu, corpus_chrf, translation_scores
+__all__ += ["Translator", "TranslationScores", "corpus_bleu", "corpus_chrf", "translation_scores"]
