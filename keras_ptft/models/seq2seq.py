@@ -100,19 +100,20 @@ class Seq2Seq(Backbone):
                 raise ValueError(f"`{name}` must be a bool, received {name}={value!r}.")
 
         # === Layers ===
-        def embedding(name):
+        def embedding(name, tie_weights):
             return keras.layers.ReversibleEmbedding(
                 input_dim=vocabulary_size,
                 output_dim=hidden_dim,
-                tie_weights=tie_embeddings,
+                tie_weights=tie_weights,
                 embeddings_initializer=_initializer(),
                 dtype=dtype,
                 name=name,
             )
 
-        self.token_embedding = embedding("token_embedding")
+        self.token_embedding = embedding("token_embedding", tie_embeddings)
+        # Tied so that it has no (unused) output matrix of its own: only the decoder projects.
         self.encoder_token_embedding = (
-            self.token_embedding if share_embeddings else embedding("encoder_token_embedding")
+            self.token_embedding if share_embeddings else embedding("encoder_token_embedding", True)
         )
         self.encoder_position_embedding = PositionEmbedding(
             sequence_length=max_sequence_length, initializer=_initializer(), dtype=dtype,

@@ -15,3 +15,5 @@ from keras_ptft.recipes.image_segmenter import CrossEntropyDiceLoss, ImageSegmen
 
 __all__ += ["image_classifier", "ImageClassifier"]
 __all__ += ["image_segmenter", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
+from keras_ptft.recipes.translator import translator
+__all__ += ["translator"]

@@ -10,3 +10,5 @@ __all__ += ["MaskedImageModeling", "save_reconstruction_grid"]
 from keras_ptft.tasks.translator import Translator
 from keras_ptft.tasks.translation_metrics import TranslationScores, corpus_bleu, corpus_chrf, translation_scores
 __all__ += ["Translator", "TranslationScores", "corpus_bleu", "corpus_chrf", "translation_scores"]
+from keras_ptft.tasks.denoising_lm import DenoisingLM
+__all__ += ["DenoisingLM"]
