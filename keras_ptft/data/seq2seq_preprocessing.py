@@ -230,6 +230,13 @@ class Seq2SeqPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
 
     tokenizer_cls = Seq2SeqTokenizer
 
+    def get_config(self) -> dict:
+        # keras-hub's base class does not save its lengths; a reloaded model would get 1024.
+        config = super().get_config()
+        config.update({"encoder_sequence_length": self.encoder_sequence_length,
+                       "decoder_sequence_length": self.decoder_sequence_length})
+        return config
+
 
 # === Denoising corruption (NumPy, seeded) ===
 
