@@ -244,23 +244,28 @@ class Seq2SeqPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
 def random_spans_mask(length: int, rate: float, mean_span_length: float, rng: np.random.Generator) -> np.ndarray:
     """A boolean noise mask of `length` tokens with exactly `round(rate * length)` noisy tokens.
 
-    T5's rule: the noise is split into `round(noise / mean_span_length)` spans and the rest into as
-    many gaps, both at random cut points, and spans and gaps alternate starting with a gap.
+    T5's rule: the noise is split at random cut points into `round(noise / mean_span_length)`
+    spans (at most 32, the number of sentinels, so a long row at a high rate gets longer spans),
+    and the clean tokens into the gaps between them. Unlike T5's first version, the gaps before the
+    first span and after the last may be empty, so a single span is not always at the row's end.
     """
     num_noise = min(max(int(round(rate * length)), 1), length - 1) if length > 1 else 0
     if num_noise == 0:
         return np.zeros(length, bool)
-    num_spans = max(1, min(int(round(num_noise / mean_span_length)), num_noise, length - num_noise,
-                           NUM_SENTINELS))
+    num_clean = length - num_noise
+    num_spans = max(1, min(int(round(num_noise / mean_span_length)), num_noise, num_clean, NUM_SENTINELS))
 
-    def split(total, parts):
+    def split(total, parts):  # `parts` positive integers summing to `total`, uniformly at random
         cuts = np.sort(rng.choice(np.arange(1, total), parts - 1, replace=False)) if parts > 1 else []
         return np.diff(np.concatenate([[0], cuts, [total]])).astype(int)
 
-    noise, gaps = split(num_noise, num_spans), split(length - num_noise, num_spans)
+    spans = split(num_noise, num_spans)
+    gaps = split(num_clean + 2, num_spans + 1)  # inner gaps >= 1, the two outer ones >= 0
+    gaps[0] -= 1
+    gaps[-1] -= 1
     mask = np.zeros(length, bool)
     position = 0
-    for gap, span in zip(gaps, noise):
+    for gap, span in zip(gaps, spans):
         position += gap
         mask[position : position + span] = True
         position += span
