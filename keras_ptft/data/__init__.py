@@ -47,3 +47,12 @@ from keras_ptft.data.conll import read_conll
 from keras_ptft.data.squad import read_squad
 from keras_ptft.data.token_alignment import WordPieceOffsets, label_names_from_tags
 __all__ += ["read_conll", "read_squad", "WordPieceOffsets", "label_names_from_tags"]
+from keras_ptft.data.seq2seq_preprocessing import (
+    Seq2SeqPreprocessor,
+    Seq2SeqTokenizer,
+    chinese_coverage,
+    denoising_examples,
+    train_seq2seq_tokenizer,
+)
+__all__ += ["Seq2SeqTokenizer", "Seq2SeqPreprocessor", "train_seq2seq_tokenizer", "chinese_coverage",
+            "denoising_examples"]

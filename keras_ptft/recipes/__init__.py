@@ -35,3 +35,5 @@ __all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDi
 from keras_ptft.recipes.token_classifier import token_classifier
 from keras_ptft.recipes.question_answerer import question_answerer
 __all__ += ["token_classifier", "question_answerer"]
+from keras_ptft.recipes.translator import translator
+__all__ += ["translator"]

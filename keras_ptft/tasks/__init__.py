@@ -26,3 +26,8 @@ from keras_ptft.tasks.token_classifier import TokenClassifier
 from keras_ptft.tasks.question_answerer import QuestionAnswerer
 from keras_ptft.tasks import metrics
 __all__ += ["TokenClassifier", "QuestionAnswerer", "metrics"]
+from keras_ptft.tasks.translator import Translator
+from keras_ptft.tasks.translation_metrics import TranslationScores, corpus_bleu, corpus_chrf, translation_scores
+__all__ += ["Translator", "TranslationScores", "corpus_bleu", "corpus_chrf", "translation_scores"]
+from keras_ptft.tasks.denoising_lm import DenoisingLM
+__all__ += ["DenoisingLM"]
