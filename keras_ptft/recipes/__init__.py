@@ -23,13 +23,10 @@ from keras_ptft.tasks import (  # aliases of the task classes
     TextRegressor,
 )
 
-__all__ += ["image_classifier", "ImageClassifier"]
-__all__ += ["image_segmenter", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
 from keras_ptft.recipes.compression import prune_ffn, quantize
 
-__all__ += ["prune_ffn", "quantize"]
 __all__ = ["text_classifier", "text_regressor", "sentence_embedder", "text_generator"]
-__all__ += ["image_classifier", "image_segmenter", "techniques"]
+__all__ += ["image_classifier", "image_segmenter", "techniques", "prune_ffn", "quantize"]
 __all__ += ["TextClassifier", "SparseMacroF1", "TextRegressor", "SentenceEmbedder"]
 __all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
 from keras_ptft.recipes.token_classifier import token_classifier
