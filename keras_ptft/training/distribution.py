@@ -19,6 +19,7 @@ use the JAX backend for more than one host.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import keras
 
@@ -144,6 +145,26 @@ def distributed_copy(model: keras.Model, distribution) -> keras.Model:
         copy = type(model).from_config(model.get_config())
         copy.set_weights(model.get_weights())
     return copy
+
+
+def distributable(init):
+    """Decorates a task's `__init__(self, backbone, ...)` to accept `distribution=`.
+
+    The distribution is resolved for the backbone, the backbone is re-created under it
+    (`distributed_copy`) and the whole constructor runs inside its scope, so the task's own layers
+    are placed (sharded, replicated or mirrored) as they are made. The resolved distribution is
+    kept as `task.distribution`, a run option: it is not part of `get_config`.
+    """
+
+    @functools.wraps(init)
+    def wrapper(self, backbone, *args, distribution=None, **kwargs):
+        resolved = resolve_distribution(distribution, backbone=backbone)
+        backbone = distributed_copy(backbone, resolved)
+        with distribution_scope(resolved):
+            init(self, backbone, *args, **kwargs)
+        self.distribution = resolved
+
+    return wrapper
 
 
 def describe(distribution) -> str:
