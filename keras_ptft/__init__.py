@@ -24,3 +24,6 @@ from keras_ptft import schedules
 from keras_ptft import callbacks
 
 __all__ += ["schedules", "callbacks"]
+from keras_ptft import pipelines
+
+__all__ += ["pipelines"]

@@ -184,7 +184,9 @@ def _add_finetune(commands) -> None:
         help="fine-tune a pretrained backbone as a text classifier",
         description="Fine-tune a backbone folder (from `keras-ptft pretrain bert` or save_to_preset) on a "
         "TSV/CSV of text and label (a header row, e.g. `sentence<TAB>label` as GLUE's SST-2; .gz allowed). "
-        "Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
+        "Labels are class ids (0, 1, ...; a cell that is not one is refused with its line) or, when every label "
+        "is a name or --labels names is given, class names, numbered in sorted order; the mapping is printed "
+        "and saved to OUTPUT_DIR/label_names.json. Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
     )
     parser.add_argument("--backbone", required=True, type=_existing_folder, help="the pretrained backbone folder")
     parser.add_argument("--train", required=True, type=_existing_file,
