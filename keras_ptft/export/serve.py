@@ -197,10 +197,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is left unread
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body of {length} bytes; the limit is {self.server.max_request_bytes}")
-        try:
-            body = self.rfile.read(length)
+        body = b""
+        try:  # chunk by chunk, so a stalled client's partial body is still counted in the answer
+            while len(body) < length:
+                chunk = self.rfile.read1(length - len(body))
+                if not chunk:
+                    break
+                body += chunk
         except (TimeoutError, socket.timeout):
-            body = b""
+            pass
         if len(body) < length:
             self.close_connection = True
             return self._error(HTTPStatus.REQUEST_TIMEOUT,
