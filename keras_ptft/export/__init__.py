@@ -5,12 +5,11 @@ runners of each format; `kinds/` one module per kind of model (importing it regi
 kinds); `export`, `verify`, `Predictor` and `serve` find a kind only through the registry.
 """
 
-from keras_ptft.export import kinds  # noqa: F401  (registers every kind of model)
 from keras_ptft.export.base import ExportCheckFailed, ExportKind, KindRunner, register_kind
 from keras_ptft.export.export import FORMATS, QUANTIZATIONS, export, export_image_classifier, export_text_classifier
 from keras_ptft.export.formats.onnx import OnnxRunner, onnx_parity, write_onnx
 from keras_ptft.export.kinds import CausalLMKind, ImageClassifierKind, ImageSegmenterKind, MaskedLMKind, \
-    TextClassifierKind
+    TextClassifierKind  # importing kinds registers every kind of model
 from keras_ptft.export.kinds.image_classifier import image_saved_model_parity
 from keras_ptft.export.kinds.text_classifier import saved_model_parity
 from keras_ptft.export.predictor import Predictor

@@ -197,10 +197,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is left unread
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body of {length} bytes; the limit is {self.server.max_request_bytes}")
-        try:
-            body = self.rfile.read(length)
+        body = b""
+        try:  # chunk by chunk, so a stalled client's partial body is still counted in the answer
+            while len(body) < length:
+                chunk = self.rfile.read1(length - len(body))
+                if not chunk:
+                    break
+                body += chunk
         except (TimeoutError, socket.timeout):
-            body = b""
+            pass
         if len(body) < length:
             self.close_connection = True
             return self._error(HTTPStatus.REQUEST_TIMEOUT,
@@ -296,14 +301,20 @@ class Server(ThreadingHTTPServer):
     def __init__(self, predictor, host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 32,
                  max_wait_ms: float = 5.0, max_request_bytes: int = 1 << 20, max_texts: int = 256,
                  timeout_s: float = 60.0, read_timeout_s: float = 10.0, verbose: bool = False):
+        limits = {"max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "max_request_bytes": max_request_bytes,
+                  "max_texts": max_texts, "timeout_s": timeout_s, "read_timeout_s": read_timeout_s}
+        for name, value in limits.items():  # checked before any thread or socket exists
+            integer = name in ("max_batch_size", "max_request_bytes", "max_texts")
+            number = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+            if not number or value < 0 or (value == 0 and name != "max_wait_ms"):
+                raise ValueError(f"`{name}` must be a positive {'integer' if integer else 'number'}, received "
+                                 f"{value!r}.")
         if not isinstance(predictor, Predictor):
             predictor = Predictor(predictor)
         self.batcher = BatchingPredictor(predictor, max_batch_size, max_wait_ms)
-        self.max_request_bytes = int(max_request_bytes)
-        self.max_texts = int(max_texts)
+        self.max_request_bytes = max_request_bytes
+        self.max_texts = max_texts
         self.timeout_s = timeout_s
-        if isinstance(read_timeout_s, bool) or not isinstance(read_timeout_s, (int, float)) or read_timeout_s <= 0:
-            raise ValueError(f"`read_timeout_s` must be a positive number of seconds, received {read_timeout_s!r}.")
         self.read_timeout_s = float(read_timeout_s)
         self.verbose = verbose
         super().__init__((host, port), _Handler)

@@ -85,3 +85,69 @@ def test_bad_requests_get_4xx_and_the_server_survives(server):
     assert request(server, "POST", "/health", {})[0] == 405
     status, body = request(server, "POST", "/predict", {"text": "still alive"})
     assert status == 200 and len(body["predictions"]) == 1
+
+
+def raw_exchange(server, data: bytes, timeout: float = 10.0) -> bytes:
+    """Sends raw bytes on a new connection and returns everything the server answers before closing."""
+    import socket
+
+    with socket.create_connection(server.server_address[:2], timeout=timeout) as connection:
+        connection.sendall(data)
+        answer = b""
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return answer
+            answer += chunk
+
+
+@pytest.fixture
+def impatient_server(exported):
+    """A server that waits at most 0.5 s for each read from a client."""
+    server = Server(Predictor(exported, format="tflite"), host="127.0.0.1", port=0, read_timeout_s=0.5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_a_client_that_never_sends_its_body_is_timed_out(impatient_server):
+    import time
+
+    started = time.monotonic()
+    answer = raw_exchange(impatient_server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408") and b"read_timeout_s=0.5" in answer
+    assert 0.4 < waited < 5
+    status, health = request(impatient_server, "GET", "/health")  # the thread was freed; the server answers
+    assert status == 200 and health["read_timeout_s"] == 0.5
+
+
+def test_health_shows_the_default_read_timeout(server):
+    assert request(server, "GET", "/health")[1]["read_timeout_s"] == 10.0
+
+
+def test_negative_content_length_is_a_bad_request(server):
+    answer = raw_exchange(server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer
+
+
+def test_wrong_methods_get_405_with_allow(server):
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+    connection.request("GET", "/predict")
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == 405 and response.getheader("Allow") == "POST" and "POST /predict" in body["error"]
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+    connection.request("POST", "/health", body=b"{}")
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status == 405 and response.getheader("Allow") == "GET"
+
+
+def test_read_timeout_must_be_positive(exported):
+    with pytest.raises(ValueError, match="read_timeout_s"):
+        Server(Predictor(exported, format="tflite"), port=0, read_timeout_s=0)

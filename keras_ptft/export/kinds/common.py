@@ -48,3 +48,17 @@ def token_ids(tokenizer, text: str) -> list[int]:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
     return shifted / shifted.sum(-1, keepdims=True)
+
+
+def class_outputs(probabilities) -> dict:
+    """A classifier's named graph outputs: float32 `probabilities` and their argmax `labels`."""
+    import tensorflow as tf
+
+    probabilities = tf.cast(probabilities, tf.float32)
+    return {"probabilities": probabilities, "labels": tf.argmax(probabilities, axis=-1)}
+
+
+def class_predictions(outputs: dict) -> list[dict]:
+    """A classifier's `predict` outputs as one JSON-ready dict per input (serve, the CLI)."""
+    return [{"label": int(label), "label_name": name, "probabilities": [float(p) for p in probabilities]}
+            for label, name, probabilities in zip(outputs["labels"], outputs["label_names"], outputs["probabilities"])]

@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, probability_parity, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature
+from keras_ptft.export.kinds.common import class_outputs, class_predictions
 
 
 def check_images(images, image_shape, argument: str) -> np.ndarray:
@@ -42,8 +43,6 @@ def decode_image(item, image_shape, where: str) -> np.ndarray:
     """One request image (base64 PNG/JPEG or nested uint8 lists) as a uint8 `image_shape` array."""
     image_shape = tuple(image_shape)
     if isinstance(item, str):
-        import tensorflow as tf
-
         data = item.split(",", 1)[1] if item.startswith("data:") else item
         try:
             encoded = base64.b64decode(data, validate=True)
@@ -124,9 +123,7 @@ class ImageClassifierRunner(KindRunner):
 
     @classmethod
     def format_predictions(cls, inputs, outputs, options, label_names) -> list[dict]:
-        return [{"label": int(label), "label_name": name, "probabilities": [float(p) for p in probabilities]}
-                for label, name, probabilities in zip(outputs["labels"], outputs["label_names"],
-                                                      outputs["probabilities"])]
+        return class_predictions(outputs)
 
     @classmethod
     def health(cls, manifest) -> dict:
@@ -173,8 +170,7 @@ class ImageClassifierKind(ExportKind):
         return [self.raw_input_spec()]
 
     def outputs_from_model(self, probabilities):
-        probabilities = tf.cast(probabilities, tf.float32)
-        return {"probabilities": probabilities, "labels": tf.argmax(probabilities, axis=-1)}
+        return class_outputs(probabilities)
 
     def serve(self, images):
         return self.outputs_from_model(self.model(tf.cast(images, tf.float32), training=False))

@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, probability_parity, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature, write_saved_model
-from keras_ptft.export.kinds.common import check_texts
+from keras_ptft.export.kinds.common import check_texts, class_outputs, class_predictions
 from keras_ptft.export.kinds.text_ops import FastBertPacker, check_fast_tokenizer_compatible
 
 TOKEN_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -121,9 +121,7 @@ class TextClassifierRunner(KindRunner):
 
     @classmethod
     def format_predictions(cls, inputs, outputs, options, label_names) -> list[dict]:
-        return [{"label": int(label), "label_name": name, "probabilities": [float(p) for p in probabilities]}
-                for label, name, probabilities in zip(outputs["labels"], outputs["label_names"],
-                                                      outputs["probabilities"])]
+        return class_predictions(outputs)
 
 
 @register_kind
@@ -176,8 +174,7 @@ class TextClassifierKind(ExportKind):
         return self.preprocessor(raw)
 
     def outputs_from_model(self, probabilities):
-        probabilities = tf.cast(probabilities, tf.float32)
-        return {"probabilities": probabilities, "labels": tf.argmax(probabilities, axis=-1)}
+        return class_outputs(probabilities)
 
     # === Artifacts ===
 
