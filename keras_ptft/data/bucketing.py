@@ -181,6 +181,7 @@ def bucketed_batches(
     shuffle_buffer_size: int | None = None,
     batch_shuffle_buffer_size: int = 64,
     drop_remainder: bool = False,
+    lengths: Sequence[int] | np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches preprocessed examples by length bucket, each batch cut to its bucket's length.
 
@@ -208,6 +209,9 @@ def bucketed_batches(
             dataset when its size is known, else 10,000.
         batch_shuffle_buffer_size: int. Finished batches held for the cross-bucket shuffle.
         drop_remainder: bool. Drop each bucket's last smaller batch (fewer distinct shapes).
+        lengths: list or 1-D array of int, or None. The examples' lengths (`example_lengths`), when
+            known: the dataset then reports its number of batches, so Keras shows a progress bar
+            total and does not warn that the first epoch "ran out of data".
 
     Returns:
         A `tf.data.Dataset` of batches with the same structure as `dataset`'s elements.
@@ -264,6 +268,17 @@ def bucketed_batches(
         batches = batches.shuffle(
             batch_shuffle_buffer_size, seed=None if seed is None else seed + 1, reshuffle_each_iteration=True
         )
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="left"), minlength=len(boundaries) + 1)
+        if per_bucket[-1]:
+            raise ValueError(
+                f"`lengths` holds an example of {lengths.max()} tokens, longer than the last of "
+                f"boundaries={boundaries}."
+            )
+        rounding = np.floor if drop_remainder else np.ceil
+        num_batches = int(rounding(per_bucket[:-1] / batch_size).sum())
+        batches = batches.apply(tf.data.experimental.assert_cardinality(num_batches))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
