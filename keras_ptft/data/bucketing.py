@@ -162,8 +162,13 @@ def example_lengths(dataset: tf.data.Dataset) -> np.ndarray:
 
     Example:
     ```python
-    lengths = example_lengths(train_examples)
-    boundaries = bucket_boundaries(lengths, max_length=128)
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=32)
+    examples = kp.data.preprocessed_examples(["a b", "a", "a b a b a b a b a b"], preprocessor)
+    lengths = kp.data.example_lengths(examples)                   # array([ 4,  3, 12])
+    boundaries = kp.data.bucket_boundaries(lengths, max_length=32)  # [8, 16]
     ```
     """
     _check_examples(dataset)
@@ -310,7 +315,12 @@ def preprocessed_examples(
 
     Example:
     ```python
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=16)
     examples = kp.data.preprocessed_examples(["a b", "a"], preprocessor, y=[1, 0])
+    next(iter(examples))[0]["token_ids"].shape  # (16,)
     ```
     """
     batch_size = _check_positive_int(batch_size, "batch_size")
@@ -370,9 +380,15 @@ def length_sorted_batches(
 
     Example:
     ```python
-    features = preprocessor(texts)
-    batches, order = kp.data.length_sorted_batches(features, batch_size=64)
-    logits = kp.data.restore_order(model.predict(batches), order)
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=32)
+    texts = ["a b a b a b a b a b a b", "a", "b a"]
+    batches, order = kp.data.length_sorted_batches(preprocessor(texts), batch_size=2)
+    lengths = [batch["padding_mask"].sum(axis=1) for batch in batches.as_numpy_iterator()]
+    kp.data.restore_order(np.concatenate(lengths), order)  # [14, 3, 4]: the caller's order
+    # with a model: kp.data.restore_order(model.predict(batches), order)
     ```
     """
     if not isinstance(features, dict) or LENGTH_KEY not in features:
