@@ -162,8 +162,13 @@ def example_lengths(dataset: tf.data.Dataset) -> np.ndarray:
 
     Example:
     ```python
-    lengths = example_lengths(train_examples)
-    boundaries = bucket_boundaries(lengths, max_length=128)
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=32)
+    examples = kp.data.preprocessed_examples(["a b", "a", "a b a b a b a b a b"], preprocessor)
+    lengths = kp.data.example_lengths(examples)                   # array([ 4,  3, 12])
+    boundaries = kp.data.bucket_boundaries(lengths, max_length=32)  # [8, 16]
     ```
     """
     _check_examples(dataset)
@@ -181,6 +186,7 @@ def bucketed_batches(
     shuffle_buffer_size: int | None = None,
     batch_shuffle_buffer_size: int = 64,
     drop_remainder: bool = False,
+    lengths: Sequence[int] | np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches preprocessed examples by length bucket, each batch cut to its bucket's length.
 
@@ -208,6 +214,9 @@ def bucketed_batches(
             dataset when its size is known, else 10,000.
         batch_shuffle_buffer_size: int. Finished batches held for the cross-bucket shuffle.
         drop_remainder: bool. Drop each bucket's last smaller batch (fewer distinct shapes).
+        lengths: list or 1-D array of int, or None. The examples' lengths (`example_lengths`), when
+            known: the dataset then reports its number of batches, so Keras shows a progress bar
+            total and does not warn that the first epoch "ran out of data".
 
     Returns:
         A `tf.data.Dataset` of batches with the same structure as `dataset`'s elements.
@@ -264,6 +273,17 @@ def bucketed_batches(
         batches = batches.shuffle(
             batch_shuffle_buffer_size, seed=None if seed is None else seed + 1, reshuffle_each_iteration=True
         )
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="left"), minlength=len(boundaries) + 1)
+        if per_bucket[-1]:
+            raise ValueError(
+                f"`lengths` holds an example of {lengths.max()} tokens, longer than the last of "
+                f"boundaries={boundaries}."
+            )
+        rounding = np.floor if drop_remainder else np.ceil
+        num_batches = int(rounding(per_bucket[:-1] / batch_size).sum())
+        batches = batches.apply(tf.data.experimental.assert_cardinality(num_batches))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -295,7 +315,12 @@ def preprocessed_examples(
 
     Example:
     ```python
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=16)
     examples = kp.data.preprocessed_examples(["a b", "a"], preprocessor, y=[1, 0])
+    next(iter(examples))[0]["token_ids"].shape  # (16,)
     ```
     """
     batch_size = _check_positive_int(batch_size, "batch_size")
@@ -355,9 +380,15 @@ def length_sorted_batches(
 
     Example:
     ```python
-    features = preprocessor(texts)
-    batches, order = kp.data.length_sorted_batches(features, batch_size=64)
-    logits = kp.data.restore_order(model.predict(batches), order)
+    import keras_ptft as kp
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    preprocessor = kp.data.BertPreprocessor(vocabulary, sequence_length=32)
+    texts = ["a b a b a b a b a b a b", "a", "b a"]
+    batches, order = kp.data.length_sorted_batches(preprocessor(texts), batch_size=2)
+    lengths = [batch["padding_mask"].sum(axis=1) for batch in batches.as_numpy_iterator()]
+    kp.data.restore_order(np.concatenate(lengths), order)  # [14, 3, 4]: the caller's order
+    # with a model: kp.data.restore_order(model.predict(batches), order)
     ```
     """
     if not isinstance(features, dict) or LENGTH_KEY not in features:

@@ -127,10 +127,15 @@ def masked_lm_examples(rows: tf.data.Dataset, masker) -> tf.data.Dataset:
 
     Example:
     ```python
+    import keras_hub
+    import keras_ptft as kp
+
+    rows = kp.data.pack_for_masked_lm([[5, 6, 7], [6, 7], [5, 5, 6, 7]], 6, cls_token_id=2, sep_token_id=3)
     masker = keras_hub.layers.MaskedLMMaskGenerator(
         vocabulary_size=8, mask_selection_rate=0.15, mask_selection_length=4,
         mask_token_id=4, unselectable_token_ids=[0, 2, 3])
-    examples = kp.data.masked_lm_examples(rows.batch(32), masker)
+    features, mask_ids, mask_weights = next(iter(kp.data.masked_lm_examples(rows.batch(32), masker)))
+    features["mask_positions"].shape  # (3, 4): three packed rows
     ```
     """
     if not isinstance(rows, tf.data.Dataset) or not isinstance(rows.element_spec, dict) or "token_ids" not in rows.element_spec:
@@ -180,11 +185,16 @@ def pack_for_causal_lm(
 
     Example:
     ```python
-    vocab, merges = kp.data.train_bpe(texts, vocabulary_size=300)
+    import tensorflow as tf
+    import keras_ptft as kp
+
+    texts = ["the cat sat on the mat", "the dog lay on the rug"] * 20
+    vocab, merges = kp.data.train_bpe(texts, vocabulary_size=270, verbose=False)
     tokenizer = kp.data.bpe_tokenizer(vocab, merges)
     examples = kp.data.pack_for_causal_lm(
         tf.data.Dataset.from_tensor_slices(texts).batch(256).map(tokenizer),
         sequence_length=64, end_token_id=tokenizer.end_token_id)
+    features, labels, weights = next(iter(examples))  # (64,) each
     ```
     """
     sequence_length = _check_length(sequence_length, 1)

@@ -51,8 +51,11 @@ def test_every_example_once_per_epoch_with_shapes_from_the_boundary_set():
     lengths = fixed["padding_mask"].sum(axis=1)
     boundaries = bucketing.bucket_boundaries(lengths, max_length=48)
     allowed = bucketing.batch_shapes(boundaries, batch_size=16)
-    batches = bucketing.bucketed_batches(examples, batch_size=16, boundaries=boundaries, seed=3)
+    batches = bucketing.bucketed_batches(examples, batch_size=16, boundaries=boundaries, seed=3, lengths=lengths)
     for _ in range(2):  # the same dataset object, iterated as `fit` does once per epoch
+        # The announced number of batches (one count per bucket, in NumPy) is the number yielded.
+        per_bucket = np.bincount([np.searchsorted(boundaries, n) for n in lengths])
+        assert int(batches.cardinality()) == sum(-(-count // 16) for count in per_bucket) == len(_epoch(batches))
         seen = []
         for x, index in _epoch(batches):
             width = x["token_ids"].shape[1]
