@@ -99,10 +99,7 @@ def test_same_seed_same_examples_and_fresh_noise_each_epoch(tokenizer):
     other = _denoiser(tokenizer, seed=4).examples(TEXTS)
     np.testing.assert_array_equal(first[0]["encoder_token_ids"], again[0]["encoder_token_ids"])
     assert not np.array_equal(first[3], other[3])
-    from keras_ptft.tasks.denoising_lm import _DenoisingBatches
-
-    denoiser = _denoiser(tokenizer)
-    batches = _DenoisingBatches(denoiser, denoiser._rows(TEXTS), 16)
+    batches = _denoiser(tokenizer).batches(TEXTS, batch_size=16)
     epoch_0 = batches[0][0]["encoder_token_ids"].copy()
     batches.on_epoch_end()
     assert not np.array_equal(epoch_0, batches[0][0]["encoder_token_ids"])
