@@ -39,7 +39,7 @@ class Seq2SeqTokenizer(keras_hub.tokenizers.SentencePieceTokenizer):
 
     Example:
     ```python
-    tokenizer = kp.data.train_seq2seq_tokenizer(["the cat", "猫在垫子上"] * 50, vocabulary_size=100)
+    tokenizer = kp.data.train_seq2seq_tokenizer(["the cat", "猫在垫子上"] * 50, vocabulary_size=320)
     tokenizer.detokenize(tokenizer("猫 cat"))  # '猫 cat'
     ```
     """

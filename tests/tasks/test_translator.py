@@ -47,13 +47,15 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def trained(tokenizer):
     translator = _translator(tokenizer)
-    history = translator.fit((SOURCES, TARGETS), epochs=8, batch_size=16, verbose=0)
-    return translator, history.history["loss"]
+    history = translator.fit((SOURCES, TARGETS), epochs=8, batch_size=16, verbose=0,
+                             validation_data=(HELD_OUT, HELD_OUT_TARGETS))
+    return translator, history.history
 
 
 def test_learns_the_toy_task(trained):
-    translator, losses = trained
-    assert losses[-1] < 0.2 * losses[0]
+    translator, history = trained
+    assert history["loss"][-1] < 0.2 * history["loss"][0]
+    assert history["val_loss"][-1] < 0.2 * history["val_loss"][0]
     hypotheses = translator.translate(HELD_OUT, max_length=12)
     exact = np.mean([h == t for h, t in zip(hypotheses, HELD_OUT_TARGETS)])
     assert exact >= 0.9, list(zip(HELD_OUT, hypotheses))
