@@ -218,3 +218,4 @@ def test_backend_parity(trained, backend, tmp_path, run_on_backend):
     assert report["backend"] == backend
     assert report["greedy"] == expected["greedy"]
     assert report["beam"] == expected["beam"]
+    assert np.isfinite(report["fit_loss"]) and np.isfinite(report["denoising_loss"])
