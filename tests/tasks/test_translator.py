@@ -90,6 +90,15 @@ def test_a_batch_equals_each_example_alone(trained):
         assert batch == [translator.translate(s, **options) for s in sources]
 
 
+def test_long_sources_are_truncated_to_the_encoder_length(trained):
+    translator, _ = trained
+    long_source = " ".join(["red cat"] * 20)
+    x, _, _ = translator.tokenize([long_source], ["红猫"])
+    ids = x["encoder_token_ids"][0]
+    assert len(ids) == 12 and ids[-1] == translator.preprocessor.tokenizer.end_token_id
+    assert isinstance(translator.translate(long_source), str)
+
+
 def test_beam_with_one_beam_equals_greedy(trained):
     translator, _ = trained
     sources = HELD_OUT + ["red red red cat", "water"]  # also sources unlike the training ones
