@@ -52,7 +52,8 @@ from keras_ptft.data.seq2seq_preprocessing import (
     Seq2SeqTokenizer,
     chinese_coverage,
     denoising_examples,
+    read_text_pairs,
     train_seq2seq_tokenizer,
 )
 __all__ += ["Seq2SeqTokenizer", "Seq2SeqPreprocessor", "train_seq2seq_tokenizer", "chinese_coverage",
-            "denoising_examples"]
+            "denoising_examples", "read_text_pairs"]

@@ -39,7 +39,7 @@ class Seq2SeqTokenizer(keras_hub.tokenizers.SentencePieceTokenizer):
 
     Example:
     ```python
-    tokenizer = kp.data.train_seq2seq_tokenizer(["the cat", "猫在垫子上"] * 50, vocabulary_size=100)
+    tokenizer = kp.data.train_seq2seq_tokenizer(["the cat", "猫在垫子上"] * 50, vocabulary_size=320)
     tokenizer.detokenize(tokenizer("猫 cat"))  # '猫 cat'
     ```
     """
@@ -236,6 +236,43 @@ class Seq2SeqPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
         config.update({"encoder_sequence_length": self.encoder_sequence_length,
                        "decoder_sequence_length": self.decoder_sequence_length})
         return config
+
+
+def read_text_pairs(
+    path,
+    source_column: str = "english",
+    target_column: str = "chinese",
+    max_rows: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """Reads `(sources, targets)` from a `.tsv`/`.csv` file (optionally `.gz`) with a header row.
+
+    Other columns (e.g. Tatoeba's attribution) are ignored; rows keep the file's order.
+
+    Args:
+        path: str. The table.
+        source_column: str. Header of the source column.
+        target_column: str. Header of the target column.
+        max_rows: int or None. Keep only the first this many rows.
+
+    Example:
+    ```python
+    sources, targets = read_text_pairs(os.path.join(kp.data.shared_data_dir(), "tatoeba_cmn_eng", "dev.tsv.gz"))
+    ```
+    """
+    import csv
+    import gzip
+
+    path = str(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        for column, argument in ((source_column, "source_column"), (target_column, "target_column")):
+            if column not in (reader.fieldnames or []):
+                raise ValueError(f"`{argument}`={column!r} is not a column of {path!r}; it has {reader.fieldnames}.")
+        rows = [(row[source_column].strip(), row[target_column].strip()) for row in reader]
+    rows = rows[:max_rows] if max_rows is not None else rows
+    return [r[0] for r in rows], [r[1] for r in rows]
 
 
 # === Denoising corruption (NumPy, seeded) ===

@@ -95,10 +95,15 @@ class DenoisingLM(Translator):
     def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
         if y is not None or not isinstance(x, (list, tuple, np.ndarray)):
             return keras.Model.fit(self, x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-        batches = _DenoisingBatches(self, self._rows(x), batch_size or 32)
+        batches = self.batches(x, batch_size or 32)
         if validation_data is not None:
             validation_data = self.examples(validation_data, seed=self.seed + 1)[:3]
         return keras.Model.fit(self, batches, validation_data=validation_data, **kwargs)
+
+    def batches(self, texts, batch_size: int = 32) -> "DenoisingBatches":
+        """The `keras.utils.PyDataset` that `fit(texts)` trains on: packed rows, shuffled and
+        re-corrupted every epoch."""
+        return DenoisingBatches(self, self._rows(texts), batch_size)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         if y is not None or not isinstance(x, (list, tuple, np.ndarray)):
@@ -117,11 +122,28 @@ class DenoisingLM(Translator):
         return pack_token_ids(ids, self._length() - 2)
 
 
-class _DenoisingBatches(keras.utils.PyDataset):
-    """Shuffled batches of the packed rows with fresh noise every epoch (seed, epoch)."""
+class DenoisingBatches(keras.utils.PyDataset):
+    """Batches of packed token rows for a `DenoisingLM`, shuffled and corrupted afresh every epoch.
+
+    Epoch `e` draws its order and noise from `numpy.random.default_rng([task.seed, e])`, so a run
+    is reproducible and no two epochs see the same corruption.
+
+    Args:
+        task: the `DenoisingLM` whose tokenizer, length, objective, rate and seed apply.
+        rows: list of lists of token ids, each at most `sequence_length - 2` long.
+        batch_size: int. Rows per batch.
+
+    Example:
+    ```python
+    batches = denoiser.batches(texts, batch_size=16)
+    x, y, sample_weight = batches[0]
+    ```
+    """
 
     def __init__(self, task: DenoisingLM, rows: list[list[int]], batch_size: int):
         super().__init__()
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, received batch_size={batch_size!r}.")
         self.task, self.rows, self.batch_size, self.epoch = task, rows, batch_size, 0
         self._draw()
 
@@ -129,7 +151,7 @@ class _DenoisingBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.task.seed, self.epoch])
         order = rng.permutation(len(self.rows))
         self.x, self.y, self.weights, _ = denoising_examples(
-            [self.rows[i] for i in order], self.task.preprocessor.tokenizer, self.task._length(),
+            [self.rows[i] for i in order], self.task.preprocessor.tokenizer, self.task.preprocessor.encoder_sequence_length,
             self.task.objective, self.task.rate, self.task.mean_span_length, int(rng.integers(2**31)),
         )
 

@@ -50,7 +50,7 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
 
     sources, targets = ["I am here.", "You are late."] * 16, ["我在这里。", "你迟到了。"] * 16
     tokenizer = kp.data.train_seq2seq_tokenizer(sources + targets, vocabulary_size=320)
-    model = kp.models.Seq2Seq(vocabulary_size=320, num_layers=1, num_heads=2, hidden_dim=32,
+    model = kp.models.Seq2Seq(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=32,
                               intermediate_dim=64, max_sequence_length=16)
     translator = kp.tasks.Translator(model, tokenizer, sequence_length=16)
     translator.compile()
@@ -88,7 +88,6 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
                     f"{backbone.vocabulary_size}; they must match."
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
-        self.coverage_checked = False
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", sampler="greedy", **kwargs):
         """Compiles with defaults: AdamW (lr 5e-4, weight decay 0.01, clip-norm 1), cross-entropy
@@ -161,9 +160,7 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         pairs = _as_pairs(x, y)
         if pairs is None or self.preprocessor is None:
             return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-        if not self.coverage_checked:
-            check_chinese_coverage(self.preprocessor.tokenizer, pairs[0] + pairs[1])
-            self.coverage_checked = True
+        check_chinese_coverage(self.preprocessor.tokenizer, pairs[0] + pairs[1])
         if validation_data is not None:
             validation_data = self.tokenize(*_as_pairs(validation_data, None, ("validation_data", "validation_data")))
         x, y, weights = self.tokenize(*pairs)

@@ -2,7 +2,9 @@
 
 Called by tests/tasks/test_translator.py in one subprocess per backend:
     python tests/tasks/backend_worker_translator.py WORK_DIR
-It reads WORK_DIR/translator.keras and sources.json and writes WORK_DIR/<backend>_translations.json.
+It reads WORK_DIR/translator.keras and sources.json, translates, then fine-tunes one epoch on
+the sources (copying them) and pretrains one DenoisingLM epoch, so both fit paths run on this
+backend; it writes WORK_DIR/<backend>_translations.json.
 """
 
 import json
@@ -24,6 +26,14 @@ def main(work_dir: str) -> None:
         "greedy": translator.translate(sources, sampler="greedy"),
         "beam": translator.translate(sources, sampler="beam", num_beams=3),
     }
+    import keras_ptft as kp
+
+    history = translator.fit((sources, sources), epochs=1, batch_size=4, verbose=0)
+    denoiser = kp.tasks.DenoisingLM(translator.backbone, translator.preprocessor.tokenizer, sequence_length=12)
+    denoiser.compile()
+    denoising = denoiser.fit(sources * 4, epochs=2, batch_size=4, verbose=0)
+    report["fit_loss"] = history.history["loss"][-1]
+    report["denoising_loss"] = denoising.history["loss"][-1]
     with open(os.path.join(work_dir, f"{backend}_translations.json"), "w") as handle:
         json.dump(report, handle, ensure_ascii=False)
 

@@ -88,10 +88,10 @@ def test_text_infilling_masks_spans_and_targets_the_whole_row(tokenizer):
     for i, row in enumerate(rows):
         labels = y[i][weights[i] > 0]
         np.testing.assert_array_equal(labels, [*row, tokenizer.end_token_id])
-        source = x["encoder_token_ids"][i]
-        assert np.sum(source == mask_id) == len(_spans(masks[i]))
-        np.testing.assert_array_equal(source[x["encoder_padding_mask"][i] > 0][1:-1][source[1:-1][:np.sum(
-            x["encoder_padding_mask"][i]) - 2] != mask_id], np.array(row)[~masks[i, : len(row)]])
+        source = x["encoder_token_ids"][i][x["encoder_padding_mask"][i] > 0][1:-1]  # without <s> and </s>
+        mask = masks[i, : len(row)]
+        assert np.sum(source == mask_id) == len(_spans(mask))
+        np.testing.assert_array_equal(source[source != mask_id], np.array(row)[~mask])  # the clean tokens
 
 
 def test_same_seed_same_examples_and_fresh_noise_each_epoch(tokenizer):
@@ -99,10 +99,7 @@ def test_same_seed_same_examples_and_fresh_noise_each_epoch(tokenizer):
     other = _denoiser(tokenizer, seed=4).examples(TEXTS)
     np.testing.assert_array_equal(first[0]["encoder_token_ids"], again[0]["encoder_token_ids"])
     assert not np.array_equal(first[3], other[3])
-    from keras_ptft.tasks.denoising_lm import _DenoisingBatches
-
-    denoiser = _denoiser(tokenizer)
-    batches = _DenoisingBatches(denoiser, denoiser._rows(TEXTS), 16)
+    batches = _denoiser(tokenizer).batches(TEXTS, batch_size=16)
     epoch_0 = batches[0][0]["encoder_token_ids"].copy()
     batches.on_epoch_end()
     assert not np.array_equal(epoch_0, batches[0][0]["encoder_token_ids"])

@@ -47,13 +47,15 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def trained(tokenizer):
     translator = _translator(tokenizer)
-    history = translator.fit((SOURCES, TARGETS), epochs=8, batch_size=16, verbose=0)
-    return translator, history.history["loss"]
+    history = translator.fit((SOURCES, TARGETS), epochs=8, batch_size=16, verbose=0,
+                             validation_data=(HELD_OUT, HELD_OUT_TARGETS))
+    return translator, history.history
 
 
 def test_learns_the_toy_task(trained):
-    translator, losses = trained
-    assert losses[-1] < 0.2 * losses[0]
+    translator, history = trained
+    assert history["loss"][-1] < 0.2 * history["loss"][0]
+    assert history["val_loss"][-1] < 0.2 * history["val_loss"][0]
     hypotheses = translator.translate(HELD_OUT, max_length=12)
     exact = np.mean([h == t for h, t in zip(hypotheses, HELD_OUT_TARGETS)])
     assert exact >= 0.9, list(zip(HELD_OUT, hypotheses))
@@ -86,6 +88,15 @@ def test_a_batch_equals_each_example_alone(trained):
     for options in ({"sampler": "greedy"}, {"sampler": "beam", "num_beams": 3}):
         batch = translator.translate(sources, **options)
         assert batch == [translator.translate(s, **options) for s in sources]
+
+
+def test_long_sources_are_truncated_to_the_encoder_length(trained):
+    translator, _ = trained
+    long_source = " ".join(["red cat"] * 20)
+    x, _, _ = translator.tokenize([long_source], ["红猫"])
+    ids = x["encoder_token_ids"][0]
+    assert len(ids) == 12 and ids[-1] == translator.preprocessor.tokenizer.end_token_id
+    assert isinstance(translator.translate(long_source), str)
 
 
 def test_beam_with_one_beam_equals_greedy(trained):
@@ -216,3 +227,4 @@ def test_backend_parity(trained, backend, tmp_path, run_on_backend):
     assert report["backend"] == backend
     assert report["greedy"] == expected["greedy"]
     assert report["beam"] == expected["beam"]
+    assert np.isfinite(report["fit_loss"]) and np.isfinite(report["denoising_loss"])
