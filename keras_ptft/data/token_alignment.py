@@ -251,8 +251,8 @@ def _continues(previous: str, tag: str, scheme: str) -> bool:
 
 def continuation_tags(label_names: Sequence[str], scheme: str) -> np.ndarray:
     """For each tag id, the tag id its word's later pieces get with `label_all_pieces=True`: inside
-    an entity the pieces after the first continue it (`B-X` -> `I-X`; in IOBES `S-X` -> `E-X`,
-    with the first piece turned into `B-X` by `first_piece_tags`)."""
+    an entity the pieces after the first continue it (`B-X` -> `I-X`; in IOBES the middle pieces
+    of `S-X`/`E-X` words are `I-X` too, and `_fix_iobes_ends` sets their first/last piece)."""
     index = {tag: position for position, tag in enumerate(label_names)}
 
     def lookup(tag, fallback):
@@ -263,10 +263,8 @@ def continuation_tags(label_names: Sequence[str], scheme: str) -> np.ndarray:
         kind, type_ = tag[:1], tag[2:]
         if kind == "B":
             table.append(lookup(f"I-{type_}", tag))
-        elif kind == "S":
-            table.append(lookup(f"E-{type_}", tag))
-        elif kind == "E":
-            table.append(lookup(f"I-{type_}", tag))  # the last piece is fixed to E- below
+        elif kind in ("S", "E"):
+            table.append(lookup(f"I-{type_}", tag))  # the first / last piece is fixed by `_fix_iobes_ends`
         else:
             table.append(index[tag])
     return np.asarray(table, dtype=np.int32)
@@ -342,15 +340,19 @@ def encode_tagged_words(
 
 
 def _fix_iobes_ends(labels, row, position, length, tag, label_names, scheme) -> None:
-    """IOBES pieces of one word: `S-X` -> `B-X I-X.. E-X`, `E-X` -> `I-X.. E-X`."""
+    """IOBES pieces of one word: `S-X` -> `B-X I-X.. E-X`, `E-X` -> `I-X.. E-X`. The word's tag
+    is read back from its first piece, so such words predict `B-X`/`I-X`: the same entities
+    (seqeval's reading), another token accuracy."""
     if scheme != "IOBES":
         return
     name = label_names[tag]
+    kind, type_ = name[:1], name[2:]
     index = {t: i for i, t in enumerate(label_names)}
-    if name[:1] == "S" and f"B-{name[2:]}" in index:
-        labels[row, position] = index[f"B-{name[2:]}"]
-    if name[:1] in ("S", "E") and name in index:
-        labels[row, position + length - 1] = index[f"E-{name[2:]}"] if f"E-{name[2:]}" in index else tag
+    if kind not in ("S", "E"):
+        return
+    first = f"B-{type_}" if kind == "S" else f"I-{type_}"
+    labels[row, position] = index.get(first, tag)
+    labels[row, position + length - 1] = index.get(f"E-{type_}", tag)
 
 
 def warn_truncated(count: int, sequence_length: int, what: str) -> None:
