@@ -10,13 +10,12 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.data.qa_preprocessing import check_answers, check_doc_stride, check_qa_pairs, encode_qa
-from keras_ptft.data.token_alignment import WordPieceOffsets
 from keras_ptft.tasks.metrics import best_null_threshold, squad_scores
-from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, fit_arrays
+from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, fit_arrays, offsets_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
 
-# Added to the logits of padding positions, so no span and no loss ever lands on padding.
+# The logit of padding positions (see `PaddingLogitMask`).
 _PADDING_LOGIT = -1e9
 
 
@@ -86,6 +85,15 @@ def pick_answers(contexts, encoded: dict, start, end, span_score, null_score) ->
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
+class PaddingLogitMask(keras.layers.Layer):
+    """Pushes the logits of padding positions to -1e9, so no span and no loss lands on padding."""
+
+    def call(self, logits, padding_mask):
+        padding = 1.0 - keras.ops.cast(padding_mask, "float32")
+        return logits + keras.ops.expand_dims(padding, -1) * _PADDING_LOGIT
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
 class QuestionAnswerer(keras_hub.models.Task):
     """Extractive QA: a backbone's token vectors and a dense layer giving start and end logits.
 
@@ -145,12 +153,7 @@ class QuestionAnswerer(keras_hub.models.Task):
         self.max_answer_length = int(max_answer_length)
         self.null_threshold = None if null_threshold is None else float(null_threshold)
         self.dropout = dropout
-        self.tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
-        if len(self.tokenizer.vocabulary) != backbone.vocabulary_size:
-            raise ValueError(
-                f"`vocabulary` has {len(self.tokenizer.vocabulary)} tokens but the backbone's "
-                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
-            )
+        self.tokenizer = offsets_tokenizer(backbone, vocabulary, lowercase, strip_accents)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = None  # pairs are windowed in NumPy before `fit`/`predict`
@@ -158,11 +161,11 @@ class QuestionAnswerer(keras_hub.models.Task):
         self.output_dense = keras.layers.Dense(
             2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), dtype="float32", name="span_logits"
         )
-        self.padding_logits = keras.layers.Lambda(_mask_padding, dtype="float32", name="mask_padding")
+        self.padding_logits = PaddingLogitMask(dtype="float32", name="mask_padding")
         # === Functional Model ===
         inputs = {name: backbone.input[name] for name in MODEL_INPUTS}
         logits = self.output_dense(self.output_dropout(backbone(inputs)["sequence_output"]))
-        outputs = self.padding_logits([logits, inputs["padding_mask"]])
+        outputs = self.padding_logits(logits, inputs["padding_mask"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
@@ -256,13 +259,6 @@ class QuestionAnswerer(keras_hub.models.Task):
             "dropout": self.dropout,
         })
         return config
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-def _mask_padding(inputs):
-    logits, padding_mask = inputs
-    padding = 1.0 - keras.ops.cast(padding_mask, "float32")
-    return logits + keras.ops.expand_dims(padding, -1) * _PADDING_LOGIT
 
 
 def _split_examples(x, y):

@@ -142,12 +142,7 @@ class TokenClassifier(keras_hub.models.Task):
         self.label_all_pieces = bool(label_all_pieces)
         self.strict_scheme = bool(strict_scheme)
         self.dropout = dropout
-        self.tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
-        if len(self.tokenizer.vocabulary) != backbone.vocabulary_size:
-            raise ValueError(
-                f"`vocabulary` has {len(self.tokenizer.vocabulary)} tokens but the backbone's "
-                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
-            )
+        self.tokenizer = offsets_tokenizer(backbone, vocabulary, lowercase, strip_accents)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = None  # strings are encoded in NumPy before `fit`/`predict` (see module doc)
@@ -263,6 +258,17 @@ def check_sequence_length(sequence_length, backbone) -> None:
         raise ValueError(
             f"`sequence_length`={sequence_length} is longer than the backbone's max_sequence_length={limit}."
         )
+
+
+def offsets_tokenizer(backbone, vocabulary, lowercase: bool, strip_accents) -> WordPieceOffsets:
+    """The `WordPieceOffsets` of `vocabulary`, which must have the backbone's vocabulary size."""
+    tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
+    if len(tokenizer.vocabulary) != backbone.vocabulary_size:
+        raise ValueError(
+            f"`vocabulary` has {len(tokenizer.vocabulary)} tokens but the backbone's "
+            f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
+        )
+    return tokenizer
 
 
 def check_texts(x, argument: str) -> list[str]:
