@@ -100,3 +100,25 @@ def test_read_squad_dicts_fit_and_bad_input(tmp_path):
         qa.predict([("what " * 21, "the dog")])
     with pytest.raises(ValueError, match="`doc_stride`=20 must be smaller"):
         kp.recipes.question_answerer(tiny_bert(), vocabulary=VOCAB, doc_stride=20)
+
+
+@pytest.mark.slow
+def test_both_recipes_start_from_a_saved_backbone_and_survive_keras_files(tmp_path):
+    import keras
+
+    backbone = tiny_bert()
+    mlm = kp.tasks.MaskedLM(backbone, vocabulary=VOCAB, sequence_length=SEQUENCE_LENGTH)
+    mlm.save_to_preset(str(tmp_path / "bert"))
+    qa = kp.recipes.question_answerer(str(tmp_path / "bert"), doc_stride=4)
+    tagger = kp.recipes.token_classifier(str(tmp_path / "bert"), ["O", "B-PER"], sequence_length=16)
+    for model in (qa, tagger):
+        assert model.tokenizer.vocabulary == VOCAB
+        for loaded, saved in zip(model.backbone.get_weights(), backbone.get_weights()):
+            np.testing.assert_array_equal(loaded, saved)
+    pairs = [("What is the code?", "code Emma sat on the mat .")]
+    qa.save(tmp_path / "qa.keras")
+    restored = keras.saving.load_model(tmp_path / "qa.keras")
+    assert restored.predict(pairs)[0]["text"] == qa.predict(pairs)[0]["text"]
+    tagger.save(tmp_path / "tagger.keras")
+    restored = keras.saving.load_model(tmp_path / "tagger.keras")
+    assert restored.predict_tags([["Emma", "sat"]]) == tagger.predict_tags([["Emma", "sat"]])
