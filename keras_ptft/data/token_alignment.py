@@ -108,9 +108,10 @@ class WordPieceOffsets:
         encoded = []
         for index, text in enumerate(texts):
             to_char = byte_to_char_offsets(text).tolist()
+            per_word = zip(ids[index], starts[index], ends[index], word_starts[index], word_ends[index])
             pieces = [
-                [(i, to_char[s], to_char[e]) for i, s, e in zip(*piece)] or [(unk, to_char[ws], to_char[we])]
-                for piece, ws, we in zip(zip(ids[index], starts[index], ends[index]), word_starts[index], word_ends[index])
+                [(i, to_char[s], to_char[e]) for i, s, e in zip(*word[:3])] or [(unk, to_char[word[3]], to_char[word[4]])]
+                for word in per_word
             ]
             encoded.append({
                 "words": [(text[to_char[s]:to_char[e]], to_char[s], to_char[e])

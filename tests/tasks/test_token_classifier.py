@@ -153,3 +153,19 @@ def test_other_backends(backend, run_on_backend, tmp_path):
     assert report["ner_entity_keys"] == ["end", "label", "start", "text"]
     assert report["qa_answer"]["text"] in report["qa_context"]
     assert np.isfinite(report["ner_loss"]) and np.isfinite(report["qa_loss"])
+
+
+def test_graph_chunk_bounds_equal_seqeval_rules():
+    from keras_ptft.tasks.metrics import get_entities
+    from keras_ptft.tasks.token_classifier import chunk_bounds, tag_tables
+
+    names = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    prefixes, type_ids = tag_tables(names)
+    rng = np.random.default_rng(0)
+    tag_ids = rng.integers(-1, len(names), size=(300, 7)).astype("int32")
+    starts, ends = (keras.ops.convert_to_numpy(part) for part in chunk_bounds(tag_ids, prefixes, type_ids))
+    for row in range(len(tag_ids)):
+        tags = [names[i] if i >= 0 else "O" for i in tag_ids[row]]
+        first, last = np.flatnonzero(starts[row]), np.flatnonzero(ends[row])
+        found = [(tags[a][2:], int(a), int(b)) for a, b in zip(first, last)]
+        assert len(first) == len(last) and found == get_entities(tags), tags
