@@ -1,9 +1,9 @@
 """Fine-tuning techniques on the embedded quickstart task: full fine-tuning vs LoRA vs a frozen
 backbone, and the LR range test's suggestion vs the default learning rates.
 
-The quickstart's setting (`keras_ptft.quickstart.bert`): a tiny BERT pretrained with masked LM on
-the embedded corpus (standard-library docstrings, plus the task's training texts), then
-fine-tuned on the embedded 4-class task (which part of the standard library a docstring
+The quickstart's setting (`keras_ptft.quickstart.bert`; pretraining by `kp.pipelines.pretrain_bert`):
+a tiny BERT pretrained with masked LM on the embedded corpus (standard-library docstrings, plus the
+task's training texts), then fine-tuned on the embedded 4-class task (which part of the standard library a docstring
 documents; chance 25%). Every fine-tuning run starts from the same pretrained backbone and the
 same seed; the table gives test accuracy, trainable parameters and the median epoch time.
 
@@ -22,7 +22,7 @@ import time
 import keras
 
 import keras_ptft as kp
-from keras_ptft.quickstart import bert as quickstart_bert
+from keras_ptft.pipelines import pretrain_bert
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -63,12 +63,11 @@ def main() -> None:
     print(f"== corpus {len(corpus)} documents; task {len(train_texts)} train / {len(task.test_texts)} test, "
           f"classes {task.label_names}", flush=True)
 
-    settings = quickstart_bert.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
-                                        sequence_length=args.sequence_length, pretrain_epochs=args.pretrain_epochs,
-                                        batch_size=args.batch_size)
     pretrained = os.path.join(output_dir, "pretrained_bert")
     # The task's test texts are never in the corpus; its last 10% are held out for masked accuracy.
-    quickstart_bert.pretrain(corpus, settings, pretrained, seed=args.seed)
+    pretrain_bert(corpus, pretrained, size=args.size, vocabulary_size=args.vocabulary_size,
+                  sequence_length=args.sequence_length, epochs=args.pretrain_epochs, batch_size=args.batch_size,
+                  seed=args.seed)
 
     def classifier(learning_rate: float, **techniques):
         keras.utils.set_random_seed(args.seed + 1)

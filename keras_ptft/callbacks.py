@@ -1,4 +1,5 @@
-"""`keras_ptft.callbacks`: learning-rate and fine-tuning callbacks (they live in `keras_ptft.training`).
+"""`keras_ptft.callbacks`: learning-rate and fine-tuning callbacks — their one public path (the
+code lives in `keras_ptft.training.callbacks`; checkpointing is `kp.training.resumable_callbacks`).
 
 Example:
 ```python
@@ -14,4 +15,4 @@ from keras_ptft.training.callbacks import (  # noqa: F401
     LearningRateWarmupDecay,
 )
 
-__all__ = ["LearningRateWarmupDecay", "LearningRateLogger", "GradualUnfreezing"]
+__all__ = ["LearningRateLogger", "LearningRateWarmupDecay", "GradualUnfreezing"]

@@ -1,18 +1,35 @@
 """`keras-ptft`: the toolkit from a shell.
 
-Each sub-command lives in its own function below; `main` wires them to argparse.
+Each sub-command lives in its own function below; `main` wires them to argparse. Every flag is
+checked when the command line is parsed (its type and range, that its files exist), before any
+work starts; an error is one line naming the flag, and the Python traceback is printed only with
+`--verbose` (alias `--debug`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import traceback
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="keras-ptft", description="Pretrain, fine-tune and export transformers.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    """Runs one `keras-ptft` command and returns its exit code (0 ok, 1 failed, 2 bad usage).
+
+    Args:
+        argv: list of str or None. The arguments after `keras-ptft`; None reads `sys.argv`.
+    """
+    parser = _Parser(prog="keras-ptft", description="Pretrain, fine-tune and export transformers.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_quickstart(commands)
     _add_pretrain_gpt(commands)
     _add_finetune(commands)
@@ -20,8 +37,68 @@ def main(argv: list[str] | None = None) -> int:
     _add_export(commands)
     _add_predict(commands)
     _add_serve(commands)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    for command in commands.choices.values():
+        command.add_argument("--verbose", "--debug", action="store_true", dest="verbose",
+                             help="print TensorFlow's start-up log and the full traceback of an error")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # usage errors and --help: argparse has printed its message
+        return exit.code if isinstance(exit.code, int) else 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"keras-ptft {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 — every failure becomes one line; --verbose shows where
+        if args.verbose:
+            traceback.print_exc()
+        # The toolkit's own errors (ValueError, FileNotFoundError, ...) say what is wrong in their
+        # message; anything else also names its type, since it is likely a bug to report.
+        expected = isinstance(error, (ValueError, TypeError, OSError))
+        message = str(error) if expected else f"{type(error).__name__}: {error}"
+        hint = "" if args.verbose or expected else " (run again with --verbose for the traceback)"
+        print(f"keras-ptft {args.command}: {message}{hint}", file=sys.stderr)
+        return 1
+
+
+# === Flag types: each refuses a bad value while parsing, naming the flag (argparse adds it) ===
+
+
+def _bounded(kind, expected: str, low: float, high: float = float("inf"), low_inclusive: bool = True):
+    """An argparse type: a `kind` (int or float) number in [low, high] (or (low, high])."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        # NaN fails both comparisons, so it is refused with the rest.
+        if value is None or not ((low <= value) if low_inclusive else (low < value)) or not value <= high:
+            raise argparse.ArgumentTypeError(f"must be {expected}, received {text!r}")
+        return value
+
+    parse.__name__ = expected  # argparse names the type in some messages
+    return parse
+
+
+_positive_int = _bounded(int, "a positive integer", 1)
+_non_negative_int = _bounded(int, "an integer >= 0", 0)
+_positive_float = _bounded(float, "a positive number", 0, sys.float_info.max, low_inclusive=False)
+_non_negative_float = _bounded(float, "a number >= 0", 0, sys.float_info.max)
+_fraction = _bounded(float, "a number in [0, 1]", 0, 1)
+_port = _bounded(int, "a port number (0-65535)", 0, 65535)
+
+
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no file at {text!r}")
+    return text
+
+
+def _existing_folder(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return text
 
 
 def _add_quickstart(commands) -> None:
@@ -36,14 +113,17 @@ def _add_quickstart(commands) -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="bert", help="model family (default: bert)")
     parser.add_argument("--fast", action="store_true", help="a smaller run (about 2 minutes on 2 CPU cores)")
     parser.add_argument("--output-dir", default="saved_models", help="where artifacts go (default: saved_models)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
     parser.add_argument("--size", default=None, help="backbone size, e.g. tiny or mini")
     parser.set_defaults(run=_run_quickstart)
 
 
 def _run_quickstart(args) -> int:
+    from keras_ptft.pipelines import check_size
     from keras_ptft.quickstart import CheckFailed, load
 
+    if args.size:
+        check_size(args.model, args.size, name=_flag)
     quickstart = load(args.model)
     settings = quickstart.Settings.fast() if args.fast else quickstart.Settings()
     if args.size:
@@ -59,42 +139,43 @@ def _run_quickstart(args) -> int:
 def _add_pretrain_gpt(commands) -> None:
     parser = commands.add_parser("pretrain", help="pretrain a model from scratch on your own text")
     parser.add_argument("model", choices=["bert", "gpt"], help="model family")
-    parser.add_argument("--corpus", nargs="+", required=True, help="UTF-8 text files (.txt or .txt.gz)")
+    parser.add_argument("--corpus", nargs="+", required=True, type=_existing_file,
+                        help="UTF-8 text files (.txt or .txt.gz)")
     parser.add_argument("--output-dir", default=None, help="where the model goes (default: saved_models/MODEL)")
-    parser.add_argument("--size", default="tiny", help="tiny, mini, small or 124M (GPT) / base (BERT)")
-    parser.add_argument("--vocabulary-size", type=int, default=2000)
-    parser.add_argument("--sequence-length", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", default="tiny",
+                        help="BERT: tiny, mini, small, medium, base; GPT: tiny, mini, small, 124M")
+    parser.add_argument("--vocabulary-size", type=_positive_int, default=2000)
+    parser.add_argument("--sequence-length", type=_positive_int, default=64)
+    parser.add_argument("--epochs", type=_positive_int, default=3)
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
     parser.add_argument("--checkpoint-dir", default=None,
                         help="resumable run: run the same command again after a crash to continue")
     parser.set_defaults(run=_run_pretrain_gpt)
 
 
 def _run_pretrain_gpt(args) -> int:
-    import os
+    from keras_ptft.data.io import read_lines
+    from keras_ptft.pipelines import check_pretrain_arguments, pretrain_bert, pretrain_gpt
+    from keras_ptft.pipelines.pretrain import MIN_TEXTS
 
-    from keras_ptft.quickstart import bert, gpt
-
-    texts = []
-    for path in args.corpus:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"`--corpus` file {path!r} does not exist.")
-        texts.extend(_read_lines(path))
+    budget = dict(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                  vocabulary_size=args.vocabulary_size, sequence_length=args.sequence_length)
+    # Every flag is checked before the corpus is read and the tokenizer trains (minutes).
+    check_pretrain_arguments(args.model, **budget, name=_flag)
+    texts = [line for path in args.corpus for line in read_lines(path, "--corpus")]
+    if len(texts) < MIN_TEXTS:
+        raise ValueError(f"--corpus holds {len(texts)} non-empty lines; at least {MIN_TEXTS} are needed.")
     output_dir = args.output_dir if args.output_dir is not None else f"saved_models/{args.model}"
-    if args.model == "bert":
-        settings = bert.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
-                                 sequence_length=args.sequence_length, pretrain_epochs=args.epochs,
-                                 batch_size=args.batch_size, pretrain_learning_rate=args.learning_rate)
-        bert.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
-        return 0
-    settings = gpt.Settings(size=args.size, vocabulary_size=args.vocabulary_size,
-                            sequence_length=args.sequence_length, epochs=args.epochs,
-                            batch_size=args.batch_size, learning_rate=args.learning_rate)
-    gpt.pretrain(texts, settings, output_dir, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+    pretrain = pretrain_bert if args.model == "bert" else pretrain_gpt
+    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
     return 0
+
+
+def _flag(argument: str) -> str:
+    """`batch_size` → `--batch-size`: pipeline checks name the flag the user typed."""
+    return "--" + argument.replace("_", "-")
 
 
 def _add_finetune(commands) -> None:
@@ -103,41 +184,50 @@ def _add_finetune(commands) -> None:
         help="fine-tune a pretrained backbone as a text classifier",
         description="Fine-tune a backbone folder (from `keras-ptft pretrain bert` or save_to_preset) on a "
         "TSV/CSV of text and label (a header row, e.g. `sentence<TAB>label` as GLUE's SST-2; .gz allowed). "
-        "Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
+        "Labels are class ids (0, 1, ...; a cell that is not one is refused with its line) or, when every label "
+        "is a name or --labels names is given, class names, numbered in sorted order; the mapping is printed "
+        "and saved to OUTPUT_DIR/label_names.json. Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
     )
-    parser.add_argument("--backbone", required=True, help="the pretrained backbone folder")
-    parser.add_argument("--train", required=True, help="training table (.tsv, .csv, optionally .gz)")
-    parser.add_argument("--validation", default=None, help="validation table, same format")
+    parser.add_argument("--backbone", required=True, type=_existing_folder, help="the pretrained backbone folder")
+    parser.add_argument("--train", required=True, type=_existing_file,
+                        help="training table (.tsv, .csv, optionally .gz)")
+    parser.add_argument("--validation", default=None, type=_existing_file, help="validation table, same format")
     parser.add_argument("--text-column", default=None, help="default: sentence, text, review or content")
     parser.add_argument("--label-column", default=None, help="default: label, labels, class or target")
     parser.add_argument("--output-dir", default="saved_models/classifier", help="where model.keras goes")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--sequence-length", type=int, default=None, help="default: the backbone's, at most 128")
-    parser.add_argument("--lora-rank", type=int, default=None, help="train LoRA adapters of this rank instead")
+    parser.add_argument("--labels", choices=["auto", "ids", "names"], default="auto",
+                        help="class ids (0, 1, ...) or class names; auto: ids if any label is an integer")
+    parser.add_argument("--epochs", type=_positive_int, default=3)
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--learning-rate", type=_positive_float, default=5e-5)
+    parser.add_argument("--sequence-length", type=_positive_int, default=None,
+                        help="default: the backbone's, at most 128")
+    parser.add_argument("--lora-rank", type=_positive_int, default=None,
+                        help="train LoRA adapters of this rank instead")
     parser.add_argument("--freeze-backbone", action="store_true", help="train the classification head only")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
     parser.add_argument("--checkpoint-dir", default=None,
                         help="resumable run: run the same command again after a crash to continue")
     parser.set_defaults(run=_run_finetune)
 
 
 def _run_finetune(args) -> int:
+    import json
     import os
 
     import keras
 
     import keras_ptft as kp
 
-    if not os.path.isdir(args.backbone):
-        raise FileNotFoundError(f"`--backbone` {args.backbone!r} is not a folder (expected a saved backbone).")
     keras.utils.set_random_seed(args.seed)
-    texts, labels, names = kp.data.read_labeled_texts(args.train, args.text_column, args.label_column)
+    texts, labels, names = kp.data.read_labeled_texts(args.train, args.text_column, args.label_column,
+                                                      labels=args.labels)
     validation = None
     if args.validation:
-        val_texts, val_labels, _ = kp.data.read_labeled_texts(args.validation, args.text_column,
-                                                              args.label_column, label_names=names)
+        # The validation file is read with the training file's classes: its own could be fewer.
+        val_texts, val_labels, _ = kp.data.read_labeled_texts(
+            args.validation, args.text_column, args.label_column, label_names=names,
+            labels="names" if names else "ids")
         validation = (val_texts, val_labels)
     if names:
         num_classes = len(names)
@@ -145,6 +235,15 @@ def _run_finetune(args) -> int:
         num_classes = max(2, 1 + int(max(labels.max(), validation[1].max() if validation else 0)))
     print(f"{len(texts)} training examples, {num_classes} classes"
           + (f", {len(validation[0])} validation examples" if validation else ""), flush=True)
+    os.makedirs(args.output_dir, exist_ok=True)
+    if names:
+        # Named classes get ids in sorted order; the mapping is shown and kept beside the model,
+        # so predictions can be read back as names.
+        print("class ids: " + ", ".join(f"{i}={name}" for i, name in enumerate(names)), flush=True)
+        names_path = os.path.join(args.output_dir, "label_names.json")
+        with open(names_path, "w", encoding="utf-8") as handle:
+            json.dump(names, handle, ensure_ascii=False)
+        print(f"class names saved to {names_path}", flush=True)
     classifier = kp.recipes.text_classifier(
         args.backbone, num_classes, label_names=names, sequence_length=args.sequence_length,
         learning_rate=args.learning_rate, lora_rank=args.lora_rank, freeze_backbone=args.freeze_backbone,
@@ -155,41 +254,46 @@ def _run_finetune(args) -> int:
     if validation:
         metrics = classifier.evaluate(*validation, batch_size=args.batch_size, verbose=0, return_dict=True)
         print("validation: " + ", ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
-    os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "model.keras")
     classifier.save(path)
     print(f"Saved to {path} (export with `keras-ptft export {path} saved_models/NAME`).")
     return 0
 
 
-def _read_lines(path: str) -> list[str]:
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle if line.strip()]
-
-
 def _add_generate(commands) -> None:
     parser = commands.add_parser("generate", help="generate text with a saved GPT")
-    parser.add_argument("path", help="a folder written by `keras-ptft pretrain gpt` / save_to_preset")
+    parser.add_argument("path", type=_existing_folder,
+                        help="a folder written by `keras-ptft pretrain gpt` / save_to_preset")
     parser.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for a batch)")
-    parser.add_argument("--max-length", type=int, default=64, help="total tokens, prompt included")
-    parser.add_argument("--sampler", default="greedy", help="greedy, top_k, top_p, random or beam")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--max-length", type=_positive_int, default=None,
+                        help="total tokens, prompt included (default: the model's maximum)")
+    parser.add_argument("--sampler", choices=["greedy", "top_k", "top_p", "random", "beam"], default="greedy")
+    parser.add_argument("--top-k", type=_positive_int, default=None)
+    parser.add_argument("--top-p", type=_fraction, default=None)
+    parser.add_argument("--temperature", type=_positive_float, default=None)
+    parser.add_argument("--seed", type=_non_negative_int, default=None)
     parser.set_defaults(run=_run_generate)
 
 
 def _run_generate(args) -> int:
     import keras_ptft as kp
 
-    generator = kp.recipes.text_generator(args.path, sequence_length=args.max_length)
+    backbone = kp.models.load_backbone(args.path)
+    if not isinstance(backbone, kp.models.GPT):
+        raise ValueError(f"{args.path!r} holds a {type(backbone).__name__} backbone, which is not a causal LM; "
+                         "`generate` needs a GPT folder (from `keras-ptft pretrain gpt` or save_to_preset).")
+    # The default is what the model can take; a larger --max-length is refused naming the flag.
+    limit = backbone.max_sequence_length
+    max_length = limit if args.max_length is None else args.max_length
+    if not 2 <= max_length <= limit:
+        raise ValueError(f"--max-length must be in [2, {limit}] (this model's maximum), received {max_length}.")
+    tokenizer = kp.models.load_tokenizer(args.path)
+    if tokenizer is None:
+        raise ValueError(f"{args.path!r} has no tokenizer (tokenizer.json) beside the model.")
+    generator = kp.recipes.text_generator(backbone, tokenizer, sequence_length=max_length)
     options = {"k": args.top_k, "p": args.top_p, "temperature": args.temperature, "seed": args.seed}
     options = {key: value for key, value in options.items() if value is not None}
-    for text in generator.generate(args.prompt, max_length=args.max_length, sampler=args.sampler, **options):
+    for text in generator.generate(args.prompt, max_length=max_length, sampler=args.sampler, **options):
         print(text)
     return 0
 
@@ -210,12 +314,12 @@ def _add_export(commands) -> None:
     parser.add_argument("--representative-data", default=None,
                         help="a text file, one example per line, to calibrate int8 and verify on "
                         "(a .npy file of uint8 images for image models)")
-    parser.add_argument("--max-length", type=int, default=None,
+    parser.add_argument("--max-length", type=_positive_int, default=None,
                         help="causal LMs: total tokens generated up to, fixed at export")
-    parser.add_argument("--top-k", type=int, default=None, help="masked LMs: predictions per [MASK]")
+    parser.add_argument("--top-k", type=_positive_int, default=None, help="masked LMs: predictions per [MASK]")
     parser.add_argument("--label-names", nargs="+", default=None,
                         help="image segmenters: class names for the manifest, background included")
-    parser.add_argument("--min-label-agreement", type=float, default=0.99)
+    parser.add_argument("--min-label-agreement", type=_fraction, default=0.99)
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=_run_export)
 
@@ -248,7 +352,7 @@ def _run_export(args) -> int:
         path = kp.export.export(model, args.path, formats=args.formats, quantization=args.quantization,
                                 representative_data=data, overwrite=args.overwrite,
                                 min_label_agreement=args.min_label_agreement, **options)
-    except (ValueError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # OSError: the target exists, is unwritable or lies under a file
         print(f"keras-ptft export: {error}", file=sys.stderr)
         return 1
     print(f"exported to {path}")
@@ -271,7 +375,9 @@ def _add_predict(commands) -> None:
 
 
 def _run_predict(args) -> int:
+    import base64
     import json
+    import os
 
     from keras_ptft.export import Predictor
 
@@ -281,72 +387,33 @@ def _run_predict(args) -> int:
         return 2
     try:
         predictor = Predictor(args.path, format=args.format)
-        if args.output and predictor.manifest["kind"] != "image_segmenter":
-            raise ValueError(f"--output saves segmentation masks; {args.path!r} is a "
-                             f"{predictor.manifest['kind']!r} export.")
-        if args.image or predictor.manifest["kind"] != "text_classifier":
-            return _print_kind_predictions(predictor, args)
-        outputs = predictor.predict(args.text)
+        # What the export reads and how its predictions print: its kind's runner, from the registry.
+        runner, kind = predictor.runner, predictor.manifest["kind"]
+        flag = "--image" if runner.input_type == "image" else "--text"
+        if bool(args.image) != (flag == "--image"):
+            raise ValueError(f"{args.path!r} is a {kind!r} export; pass {flag}.")
+        writes_masks = "mask_format" in runner.option_fields
+        if args.output and not writes_masks:
+            raise ValueError(f"--output saves segmentation masks; {args.path!r} is a {kind!r} export.")
+        inputs = _read_images(args.image) if args.image else args.text
+        options = {"mask_format": "png"} if writes_masks else {}
+        records = runner.format_predictions(inputs, predictor.predict(inputs), options, predictor.label_names)
     except (ValueError, FileNotFoundError) as error:
         print(f"keras-ptft predict: {error}", file=sys.stderr)
         return 1
-    for text, label, name, probabilities in zip(args.text, outputs["labels"], outputs["label_names"],
-                                                outputs["probabilities"]):
-        print(json.dumps({"text": text, "label": int(label), "label_name": name,
-                          "probabilities": [round(float(p), 6) for p in probabilities]}, ensure_ascii=False))
-    return 0
-
-
-def _print_kind_predictions(predictor, args) -> int:
-    """One JSON line per input for image classifiers, causal LMs and masked LMs."""
-    import json
-
-    kind = predictor.manifest["kind"]
-    if args.image:
-        if kind == "image_segmenter":
-            return _print_segmentations(predictor, args)
-        if kind != "image_classifier":
-            raise ValueError(f"--image needs an image model; {args.path!r} is a {kind!r} export.")
-        outputs = predictor.predict(_read_images(args.image))
-        for file, label, name, probabilities in zip(args.image, outputs["labels"], outputs["label_names"],
-                                                    outputs["probabilities"]):
-            print(json.dumps({"image": file, "label": int(label), "label_name": name,
-                              "probabilities": [round(float(p), 6) for p in probabilities]}))
-        return 0
-    if kind in ("image_classifier", "image_segmenter"):
-        raise ValueError(f"{args.path!r} is an image model; pass --image.")
-    outputs = predictor.predict(args.text)
-    for row, text in enumerate(args.text):
-        if kind == "causal_lm":
-            print(json.dumps({"prompt": text, "text": outputs["texts"][row]}, ensure_ascii=False))
-        else:  # masked_lm
-            masks = [[[str(token), round(float(p), 6)] for token, p in zip(outputs["tokens"][row, slot],
-                                                                           outputs["probabilities"][row, slot])]
-                     for slot in range(int(outputs["mask_count"][row]))]
-            print(json.dumps({"text": text, "masks": masks}, ensure_ascii=False))
-    return 0
-
-
-def _print_segmentations(predictor, args) -> int:
-    """One JSON line per image: pixels per class; with --output, the label masks as PNG files."""
-    import json
-    import os
-
-    from keras_ptft.export.segmenter_kind import encode_mask_png, pixel_counts
-
-    labels = predictor.predict(_read_images(args.image))["labels"]
-    outputs = [None] * len(labels)
+    outputs = [None] * len(records)
     if args.output:
         stem, extension = os.path.splitext(args.output)
-        outputs = [args.output] if len(labels) == 1 else \
-            [f"{stem}-{i}{extension or '.png'}" for i in range(len(labels))]
+        outputs = [args.output] if len(records) == 1 else \
+            [f"{stem}-{i}{extension or '.png'}" for i in range(len(records))]
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    for file, counts, mask, output in zip(args.image, pixel_counts(labels, predictor.label_names), labels, outputs):
-        line = {"image": file, "pixel_counts": counts}
+    for source, record, output in zip(args.image or args.text, records, outputs):
+        mask = record.pop("mask", None)
         if output:
             with open(output, "wb") as handle:
-                handle.write(encode_mask_png(mask))
-            line["mask"] = output
+                handle.write(base64.b64decode(mask))
+            record["mask"] = output
+        line = {"image" if args.image else runner.input_fields[1]: source, **record}
         print(json.dumps(line, ensure_ascii=False))
     return 0
 
@@ -378,12 +445,12 @@ def _add_serve(commands) -> None:
                                  "{\"prompts\": [...], \"max_length\": N} (causal LMs), {\"images\": [base64 PNG/JPEG or "
                                  "nested uint8 lists]} (image classifiers and segmenters); GET /health.")
     parser.add_argument("path", help="the export folder")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_port, default=8000)
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     parser.add_argument("--format", default=None, help="saved_model, tflite_text or tflite")
-    parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
-    parser.add_argument("--max-request-bytes", type=int, default=1 << 20)
+    parser.add_argument("--max-batch-size", type=_positive_int, default=32)
+    parser.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0)
+    parser.add_argument("--max-request-bytes", type=_positive_int, default=1 << 20)
     parser.set_defaults(run=_run_serve)
 
 

@@ -1,4 +1,7 @@
-"""`keras_ptft.schedules`: the learning-rate schedules (they live in `keras_ptft.training`).
+"""`keras_ptft.schedules`: the learning-rate schedules — their one public path.
+
+The formulas are tabled in `keras_ptft.training.schedules`, where the code lives; every task and
+recipe sizes a schedule left open (`total_steps=None`) from its first `fit()`.
 
 Example:
 ```python

@@ -2,6 +2,7 @@
 
 import pytest
 
+import keras_ptft as kp
 from keras_ptft import cli
 from keras_ptft.quickstart import MODELS, load
 
@@ -28,8 +29,14 @@ def test_pretrain_then_generate(tmp_path, capsys):
     assert cli.main(["generate", str(output), "--prompt", "the cat", "--prompt", "the", "--max-length", "10"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("the cat") and lines[-1].startswith("the")
+    # Started again with one more epoch, the run reuses the stored BPE vocabulary and resumes.
+    assert cli.main(["pretrain", "gpt", "--corpus", str(corpus), "--output-dir", str(output), "--vocabulary-size",
+                     "275", "--sequence-length", "16", "--epochs", "2", "--size", "tiny",
+                     "--checkpoint-dir", str(tmp_path / "run")]) == 0
+    assert "reusing the byte-level BPE vocabulary" in capsys.readouterr().out
+    assert kp.training.load_history(tmp_path / "run")["epoch"] == [0, 1]
 
 
-def test_pretrain_rejects_a_missing_corpus(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--corpus"):
-        cli.main(["pretrain", "gpt", "--corpus", str(tmp_path / "missing.txt")])
+def test_pretrain_rejects_a_missing_corpus(tmp_path, capsys):
+    assert cli.main(["pretrain", "gpt", "--corpus", str(tmp_path / "missing.txt")]) == 2
+    assert "argument --corpus: no file at" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """`keras-ptft pretrain bert` and `keras-ptft finetune`, both with `--checkpoint-dir`."""
 
+import json
+
 import pytest
 
 import keras_ptft as kp
@@ -37,9 +39,32 @@ def test_pretrain_bert_then_finetune_both_resumable(tmp_path, capsys):
     assert kp.training.load_history(tmp_path / "finetune_run")["epoch"] == [0]
 
 
-def test_finetune_rejects_a_missing_backbone_or_table(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--backbone"):
-        cli.main(["finetune", "--backbone", str(tmp_path / "none"), "--train", str(tmp_path / "t.tsv")])
+def test_finetune_rejects_a_missing_backbone_or_table(tmp_path, capsys):
+    assert cli.main(["finetune", "--backbone", str(tmp_path / "none"), "--train", str(tmp_path / "t.tsv")]) == 2
+    assert "argument --backbone: " in capsys.readouterr().err
     (tmp_path / "bert").mkdir()
-    with pytest.raises(FileNotFoundError, match="t.tsv"):
-        cli.main(["finetune", "--backbone", str(tmp_path / "bert"), "--train", str(tmp_path / "t.tsv")])
+    assert cli.main(["finetune", "--backbone", str(tmp_path / "bert"), "--train", str(tmp_path / "t.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "argument --train: no file at" in err and "t.tsv" in err
+
+
+def test_finetune_refuses_a_stray_label_before_training(tmp_path, capsys):
+    (tmp_path / "bert").mkdir()  # never loaded: the table is refused first
+    _write_table(tmp_path / "train.tsv", [("a", 0), ("b", 1), ("c", 2), ("d", 10), ("e", "7x")])
+    assert cli.main(["finetune", "--backbone", str(tmp_path / "bert"), "--train", str(tmp_path / "train.tsv"),
+                     "--output-dir", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "line 6: label '7x' is not a class id" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_finetune_prints_and_saves_the_class_names(tmp_path, capsys, monkeypatch):
+    # The mapping is written before the backbone is loaded: a missing backbone ends the run after.
+    (tmp_path / "bert").mkdir()
+    _write_table(tmp_path / "train.tsv", [("a", "pos"), ("b", "neg"), ("c", "neutral")])
+    assert cli.main(["finetune", "--backbone", str(tmp_path / "bert"), "--train", str(tmp_path / "train.tsv"),
+                     "--output-dir", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "class ids: 0=neg, 1=neutral, 2=pos" in captured.out
+    assert json.loads((tmp_path / "out" / "label_names.json").read_text()) == ["neg", "neutral", "pos"]
+    assert "is not a saved backbone" in captured.err

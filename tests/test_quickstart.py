@@ -23,8 +23,14 @@ def test_quickstart_fast_runs_every_phase_and_exports_a_working_savedmodel(tmp_p
         assert f"=== {phase}/6" in out
     assert "keras-ptft quickstart summary" in out
     # The exported SavedModel answers raw strings with plain TensorFlow (+ tensorflow-text ops).
+    # The export is `kp.export.export`'s folder: its manifest records the SavedModel's digests and
+    # the parity it verified on the task's test texts before the folder was moved into place.
     manifest = json.loads((tmp_path / "quickstart" / "manifest.json").read_text())
     assert manifest["kind"] == "text_classifier" and len(manifest["label_names"]) == 4
+    saved_model = manifest["artifacts"]["saved_model"]
+    assert saved_model["files"] and saved_model["parity"]["max_abs_diff"] <= 1e-4
+    assert saved_model["parity"]["examples"] > 100  # the test texts, not the built-in probe set
+    assert (tmp_path / "quickstart" / "vocabulary.txt").exists()
     check = (
         "import tensorflow as tf, tensorflow_text\n"
         f"serve = tf.saved_model.load({str(tmp_path / 'quickstart' / '1')!r}).signatures['serving_default']\n"

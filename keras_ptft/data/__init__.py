@@ -29,7 +29,30 @@ from keras_ptft.data.tables import read_labeled_texts
 __all__ += ["read_labeled_texts"]
 from keras_ptft.data.shared import shared_data_dir
 __all__ += ["shared_data_dir"]
+from keras_ptft.data.bucketing import (
+    batch_shapes,
+    bucket_boundaries,
+    bucketed_batches,
+    check_bucketing,
+    example_lengths,
+    length_sorted_batches,
+    preprocessed_examples,
+    restore_order,
+)
+__all__ += ["batch_shapes", "bucket_boundaries", "bucketed_batches", "check_bucketing", "example_lengths",
+            "length_sorted_batches", "preprocessed_examples", "restore_order"]
+from keras_ptft.data.packing import masked_lm_examples, pack_for_causal_lm, pack_for_masked_lm
+__all__ += ["masked_lm_examples", "pack_for_causal_lm", "pack_for_masked_lm"]
 from keras_ptft.data.conll import read_conll
 from keras_ptft.data.squad import read_squad
 from keras_ptft.data.token_alignment import WordPieceOffsets, label_names_from_tags
 __all__ += ["read_conll", "read_squad", "WordPieceOffsets", "label_names_from_tags"]
+from keras_ptft.data.seq2seq_preprocessing import (
+    Seq2SeqPreprocessor,
+    Seq2SeqTokenizer,
+    chinese_coverage,
+    denoising_examples,
+    train_seq2seq_tokenizer,
+)
+__all__ += ["Seq2SeqTokenizer", "Seq2SeqPreprocessor", "train_seq2seq_tokenizer", "chinese_coverage",
+            "denoising_examples"]

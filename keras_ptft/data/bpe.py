@@ -16,6 +16,8 @@ import keras_hub
 import tensorflow as tf
 from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode, split_strings_for_bpe
 
+from keras_ptft.data.io import read_lines, text_file_paths
+
 END_OF_TEXT = "<|endoftext|>"
 PADDING = "<|pad|>"
 
@@ -213,7 +215,9 @@ def train_sentencepiece(
 
 
 def _read_texts(texts_or_files) -> list[str]:
-    if isinstance(texts_or_files, (str, os.PathLike)) and os.path.exists(texts_or_files):
+    if isinstance(texts_or_files, (str, os.PathLike)) and (
+        isinstance(texts_or_files, os.PathLike) or text_file_paths([texts_or_files], "texts_or_files")
+    ):
         texts_or_files = [texts_or_files]
     if isinstance(texts_or_files, (str, bytes)) or not isinstance(texts_or_files, Iterable):
         raise ValueError(
@@ -223,23 +227,13 @@ def _read_texts(texts_or_files) -> list[str]:
     texts = list(texts_or_files)
     if not texts:
         raise ValueError("`texts_or_files` is empty; a corpus is needed to train a vocabulary.")
-    if all(isinstance(t, os.PathLike) or (isinstance(t, str) and os.path.isfile(t)) for t in texts):
-        lines = []
-        for path in texts:
-            opener = _open_gzip if str(path).endswith(".gz") else open
-            with opener(path) as file:
-                lines.extend(line.rstrip("\n") for line in file)
-        texts = [line for line in lines if line.strip()]
+    paths = text_file_paths(texts, "texts_or_files")
+    if paths is not None:
+        texts = [line for path in paths for line in read_lines(path, "texts_or_files")]
     for text in texts:
         if not isinstance(text, str):
             raise ValueError(f"`texts_or_files` must contain strings, received {type(text).__name__}.")
     return texts
-
-
-def _open_gzip(path):
-    import gzip
-
-    return gzip.open(path, "rt", encoding="utf-8")
 
 
 def _count_words(texts: list[str], special_tokens: list[str]) -> collections.Counter:

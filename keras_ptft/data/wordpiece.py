@@ -9,6 +9,8 @@ import numpy as np
 import tensorflow as tf
 from keras_hub.tokenizers import compute_word_piece_vocabulary
 
+from keras_ptft.data.io import check_readable, iter_lines, text_file_paths
+
 # BERT's special tokens. `train_wordpiece` puts them first, so "[PAD]" is id 0 and padding with
 # zeros is padding with "[PAD]".
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -41,7 +43,9 @@ def train_wordpiece(
             each; a file path (str or `os.PathLike`) of a text file with one document per line,
             plain or gzip-compressed (`.gz`); a list of such paths (`os.PathLike` items, or str
             items that all name existing files); or a `tf.data.Dataset` of strings (scalars or
-            batches).
+            batches). A list of strings that all look like paths (a separator and no spaces, or
+            a `.txt`-like extension) while some do not exist is refused, naming them: it is a
+            mistake, not a corpus.
         vocabulary_size: int. The largest vocabulary to return, reserved tokens included. A small
             corpus may give fewer tokens: subwords must occur about 10 times to be kept.
         lowercase: bool. Lower-case the text (Unicode case folding) before learning.
@@ -138,8 +142,7 @@ def load_vocabulary(path: str | os.PathLike) -> list[str]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`path`: there is no vocabulary file at {path!r}.")
-    with open(path, encoding="utf-8", newline="") as handle:
-        vocabulary = [line.rstrip("\r\n") for line in handle]
+    vocabulary = [line.rstrip("\r\n") for line in iter_lines(path, "path", newline="")]
     if not vocabulary:
         raise ValueError(f"`path`: the vocabulary file {path!r} is empty.")
     return vocabulary
@@ -180,17 +183,15 @@ def _as_dataset(texts_or_files) -> tf.data.Dataset:
             f"tf.data.Dataset of strings, received a {type(texts_or_files).__name__}."
         )
     items = list(texts_or_files)
-    if items and all(isinstance(item, os.PathLike) for item in items):
-        return _lines_of(items)
+    paths = text_file_paths(items, "texts_or_files")
+    if paths is not None:
+        return _lines_of(paths)
     for index, item in enumerate(items):
         if not isinstance(item, (str, bytes)):
             raise ValueError(
                 "`texts_or_files` must hold strings (documents) or file paths, received "
                 f"{item!r} of type {type(item).__name__} at index {index}."
             )
-    # Strings that all name existing files are file paths; any other list of strings is text.
-    if items and all(isinstance(item, str) and os.path.isfile(item) for item in items):
-        return _lines_of(items)
     if not any(item.strip() for item in items):
         raise ValueError(
             f"`texts_or_files` holds no text to learn from: received {len(items)} empty or blank "
@@ -201,11 +202,12 @@ def _as_dataset(texts_or_files) -> tf.data.Dataset:
 
 def _lines_of(paths) -> tf.data.Dataset:
     """The lines of text files (gzip when the name ends in `.gz`), in batches."""
+    paths = [os.fspath(path) for path in paths]
+    # TextLineDataset would fail on a corrupt .gz deep inside the learner, without the file's
+    # name: one pass through the data/ reader refuses it first, naming it.
+    check_readable(paths, "texts_or_files")
     datasets = []
     for path in paths:
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"`texts_or_files`: there is no file at {path!r}.")
         compression = "GZIP" if path.endswith(".gz") else ""
         datasets.append(tf.data.TextLineDataset(path, compression_type=compression))
     dataset = datasets[0]

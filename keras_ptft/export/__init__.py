@@ -1,26 +1,22 @@
-"""Export: SavedModel (and, later, TFLite/LiteRT, ONNX) artifacts under `saved_models/`."""
+"""Export: verified SavedModel, TFLite/LiteRT and ONNX artifacts under `saved_models/NAME/`.
 
-from keras_ptft.export.saved_model import export_text_classifier, saved_model_parity
-from keras_ptft.export.images import export_image_classifier, image_saved_model_parity
+`base.py` holds `ExportKind`, `KindRunner` and the kind registry; `formats/` the writers and
+runners of each format; `kinds/` one module per kind of model (importing it registers the
+kinds); `export`, `verify`, `Predictor` and `serve` find a kind only through the registry.
+"""
 
-__all__ = ["export_text_classifier", "saved_model_parity"]
-__all__ += ["export_image_classifier", "image_saved_model_parity"]
-from keras_ptft.export.export import FORMATS, ExportCheckFailed, export
-from keras_ptft.export.kinds import ExportKind, register_kind
+from keras_ptft.export import kinds  # noqa: F401  (registers every kind of model)
+from keras_ptft.export.base import ExportCheckFailed, ExportKind, KindRunner, register_kind
+from keras_ptft.export.export import FORMATS, QUANTIZATIONS, export, export_image_classifier, export_text_classifier
+from keras_ptft.export.formats.onnx import OnnxRunner, onnx_parity, write_onnx
+from keras_ptft.export.kinds import CausalLMKind, ImageClassifierKind, ImageSegmenterKind, MaskedLMKind, \
+    TextClassifierKind
+from keras_ptft.export.kinds.image_classifier import image_saved_model_parity
+from keras_ptft.export.kinds.text_classifier import saved_model_parity
 from keras_ptft.export.predictor import Predictor
-from keras_ptft.export.tflite import QUANTIZATIONS
 from keras_ptft.export.verify import verify
 
-__all__ += ["export", "verify", "Predictor", "ExportKind", "register_kind", "ExportCheckFailed", "FORMATS",
-            "QUANTIZATIONS"]
-from keras_ptft.export.causal_lm import CausalLMKind
-from keras_ptft.export.image_kind import ImageClassifierKind
-from keras_ptft.export.masked_lm import MaskedLMKind
-
-__all__ += ["CausalLMKind", "MaskedLMKind", "ImageClassifierKind"]
-from keras_ptft.export.onnx import OnnxRunner, onnx_parity, write_onnx
-
-__all__ += ["OnnxRunner", "onnx_parity", "write_onnx"]
-from keras_ptft.export.segmenter_kind import ImageSegmenterKind
-
-__all__ += ["ImageSegmenterKind"]
+__all__ = ["export", "verify", "Predictor", "ExportKind", "KindRunner", "register_kind", "ExportCheckFailed",
+           "FORMATS", "QUANTIZATIONS", "TextClassifierKind", "CausalLMKind", "MaskedLMKind", "ImageClassifierKind",
+           "ImageSegmenterKind", "OnnxRunner", "onnx_parity", "write_onnx", "saved_model_parity",
+           "image_saved_model_parity", "export_text_classifier", "export_image_classifier"]

@@ -1,28 +1,34 @@
-"""`export()`: one call writes a verified, self-describing export folder."""
+"""`export()`: one call writes a verified, self-describing export folder; the kind of model is
+looked up in the kind registry (`export/base.py`), the artifacts are written by the kind."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import socket
+import time
+import warnings
 from typing import Sequence
 
 import keras
 
-from keras_ptft.export.kinds import kind_of
-from keras_ptft.export.predictor import ARTIFACTS, MANIFEST, file_digests
-from keras_ptft.export.tflite import QUANTIZATIONS
+from keras_ptft.export.base import ARTIFACTS, FORMATS, MANIFEST, ExportCheckFailed, file_digests, \
+    is_export_folder, kind_of, write_manifest
+from keras_ptft.export.formats.tflite import QUANTIZATIONS
+from keras_ptft.export.verify import verify
 from keras_ptft.version import __version__
 
-FORMATS = ("saved_model", "tflite", "tflite_text")
-FORMATS += ("onnx",)  # token ids in, run with onnxruntime (export/onnx.py)
+__all__ = ["export", "export_text_classifier", "export_image_classifier", "FORMATS", "QUANTIZATIONS",
+           "ExportCheckFailed"]
 TFLITE_FORMATS = ("tflite", "tflite_text")
-
-
-class ExportCheckFailed(ValueError):
-    """An artifact's outputs differ from the Keras model's by more than the allowed margin."""
+STAGING_PREFIX = ".export-"
+# Inside every staging folder: who is writing it, so a later export can tell a dead one from a live one.
+STAGING_MARKER = ".keras_ptft_staging.json"
+# A staging folder whose writer cannot be checked (another host) counts as stale after this long.
+STALE_AFTER_S = 24 * 3600
 
 
 def export(
@@ -42,10 +48,12 @@ def export(
 
     Layout: `path/1/` (SavedModel, as TensorFlow Serving expects), `path/tflite/model.tflite`
     (token ids in), `path/tflite/model_text.tflite` (raw strings in), `path/vocabulary.txt`,
-    `path/model.keras` and `path/manifest.json` (kind, inputs, outputs, label names,
-    preprocessing, sizes, digests and parity figures). Everything is written to a staging folder
+    `path/model.keras`, `path/manifest.json` (kind, inputs, outputs, label names,
+    preprocessing, sizes, digests of every file and parity figures) and `path/manifest.sha256`
+    (the manifest's own digest). Everything is written to a staging folder
     beside `path` and moved into place last, so an interrupted export leaves no folder that looks
-    complete. Each artifact is run against the Keras model; the export fails with
+    complete; hidden staging folders left by a killed export are removed by the next export to
+    the same parent. Folders and files follow the process umask. Each artifact is run against the Keras model; the export fails with
     `ExportCheckFailed` (and writes nothing) when a float artifact's probabilities differ by more
     than `tolerance`, or a quantized one agrees on fewer than `min_label_agreement` of the labels.
 
@@ -64,7 +72,8 @@ def export(
             calibrated on `representative_data`; format `"tflite"` only).
         representative_data: list of str or None. Texts to calibrate `"int8"` with; also the
             verification texts when `verify_data` is None.
-        overwrite: bool. Replace a non-empty folder at `path`.
+        overwrite: bool. Replace an earlier export at `path` (a folder holding our
+            manifest.json). Any other non-empty folder is refused, never deleted.
         verify_data: list of str or None. Texts to check parity on; None uses
             `representative_data`, or a built-in probe set.
         tolerance: float. Largest allowed |Δ| of probabilities for float artifacts.
@@ -98,10 +107,14 @@ def export(
                            f"{keras.config.backend()!r}. Set KERAS_BACKEND=tensorflow.")
     if not isinstance(model, keras.Model) or not model.built or not model.weights:
         raise ValueError(f"`model` must be a built Keras model (call it or `fit` it first), received "
-                         f"{type(model).__name__}{'' if isinstance(model, keras.Model) else ''} that is not built.")
+                         f"{type(model).__name__} that is not built.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or os.PathLike folder, received {type(path).__name__}.")
     path = os.fspath(path)
-    if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path) and not overwrite):
-        raise FileExistsError(f"`path` {path!r} exists and is not an empty folder; pass overwrite=True to replace it.")
+    for name, value in (("tolerance", tolerance), ("min_label_agreement", min_label_agreement)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"`{name}` must be a number, received {type(value).__name__} {value!r}.")
+    _check_target(path, overwrite)
     kind = kind_of(model, **kind_options)
     formats = list(kind.default_formats) if formats is None else _check_formats(formats)
     unsupported = [name for name in formats if name not in kind.formats]
@@ -113,9 +126,7 @@ def export(
     if verify_data is not None:
         verify_data = kind.check_data(verify_data, "verify_data")
 
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    staging = _make_staging(path)
     try:
         manifest = {
             "kind": kind.name,
@@ -128,18 +139,22 @@ def export(
         for name, text in kind.files().items():
             with open(os.path.join(staging, name), "w", encoding="utf-8") as handle:
                 handle.write(text)
+        # The files a Predictor reads beside the artifacts (vocabulary, merges) are under digests too.
+        manifest["files"] = {name: file_digests(os.path.join(staging, name))[name] for name in kind.files()}
         for name in formats:
             print(f"export: writing {name}" + (f" ({quantization})" if quantization and name in TFLITE_FORMATS else ""),
                   flush=True)
-            manifest["artifacts"][name] = _write(name, kind, staging, quantization, representative_data)
+            target = os.path.join(staging, ARTIFACTS[name])
+            entry = {"path": ARTIFACTS[name], **kind.write_artifact(name, target, quantization, representative_data)}
+            entry["files"] = file_digests(target)
+            entry["bytes"] = sum(item["bytes"] for item in entry["files"].values())
+            manifest["artifacts"][name] = entry
         if save_keras:
             model.save(os.path.join(staging, "model.keras"))
             manifest["keras_model"] = "model.keras"
-        _write_manifest(staging, manifest)
+        write_manifest(staging, manifest)
 
         print("export: verifying against the Keras model", flush=True)
-        from keras_ptft.export.verify import verify
-
         parity = verify(staging, model, verify_data if verify_data is not None else representative_data,
                         formats=formats, **kind_options)
         failures = []
@@ -153,79 +168,133 @@ def export(
         if failures:
             raise ExportCheckFailed("The export does not match the Keras model: " + "; ".join(failures))
         manifest["checks"] = {"tolerance": tolerance, "min_label_agreement": min_label_agreement}
-        _write_manifest(staging, manifest)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        write_manifest(staging, manifest)
+        os.remove(os.path.join(staging, STAGING_MARKER))
+        _move_into_place(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
 
 
-def _write(name, kind, staging, quantization, representative_data) -> dict:
-    from keras_ptft.export import tflite
-    from keras_ptft.export.saved_model import write_saved_model
+def export_text_classifier(classifier, path: str | os.PathLike, overwrite: bool = True) -> str:
+    """Deprecated: `export(classifier, path, formats=["saved_model"], overwrite=overwrite)`.
 
-    target = os.path.join(staging, ARTIFACTS[name])
-    entry = kind.write_artifact(name, target, quantization, representative_data)
-    if entry is not None:
-        entry.setdefault("path", ARTIFACTS[name])
-    elif name == "saved_model":
-        entry = write_saved_model(kind, target)
-        entry["path"] = ARTIFACTS[name]
-    elif name == "onnx":
-        from keras_ptft.export.onnx import write_onnx
+    Returns `path/1` (the SavedModel) as before; the folder is now `export()`'s (verified, with
+    digests), and `overwrite=True` replaces only an earlier export.
+    """
+    warnings.warn("`export_text_classifier` is deprecated; use `keras_ptft.export.export(classifier, path)`.",
+                  DeprecationWarning, stacklevel=2)
+    return os.path.join(export(classifier, path, formats=["saved_model"], overwrite=overwrite), ARTIFACTS["saved_model"])
 
-        # Always float32: `quantization` applies to the TFLite artifacts only.
-        entry = {"path": ARTIFACTS[name], **write_onnx(kind.model, target)}
-        if kind.name == "text_classifier":
-            entry["tokenizer_note"] = "Tokenize with vocabulary.txt and the manifest's preprocessing settings."
-    else:
-        if name == "tflite":
-            blob = tflite.token_model(kind, quantization, representative_data)
-            inputs = {spec_name: f"int32[batch, {spec.shape[1]}]" for spec_name, spec in kind.token_input_specs().items()}
+
+def export_image_classifier(classifier, path: str | os.PathLike, overwrite: bool = True, onnx: bool = False,
+                            tolerance: float = 1e-4) -> str:
+    """Deprecated: `export(classifier, path, formats=["saved_model"] (+ ["onnx"]), ...)`; returns `path/1`."""
+    warnings.warn("`export_image_classifier` is deprecated; use `keras_ptft.export.export(classifier, path)`.",
+                  DeprecationWarning, stacklevel=2)
+    formats = ["saved_model", "onnx"] if onnx else ["saved_model"]
+    return os.path.join(export(classifier, path, formats=formats, overwrite=overwrite, tolerance=tolerance),
+                        ARTIFACTS["saved_model"])
+
+
+# === The target folder ===
+
+
+def _check_target(path: str, overwrite: bool) -> None:
+    """Refuses a target that is a file, lies under a file, or is a non-empty folder we may not replace."""
+    absolute = os.path.abspath(path)
+    if os.path.isfile(absolute):
+        raise FileExistsError(f"`path` {path!r} is a file; pass a folder to export into.")
+    component = absolute
+    while not os.path.exists(component):  # the deepest existing component must be a folder
+        component = os.path.dirname(component)
+    if not os.path.isdir(component):
+        raise NotADirectoryError(f"`path` {path!r} cannot be created: {component!r} is a file, not a folder.")
+    if os.path.isdir(absolute) and os.listdir(absolute):
+        if not overwrite:
+            raise FileExistsError(f"`path` {path!r} exists and is not an empty folder; pass overwrite=True to "
+                                  "replace an earlier export.")
+        if not is_export_folder(absolute):
+            names = sorted(os.listdir(absolute))
+            shown = ", ".join(repr(name) for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise FileExistsError(f"`path` {path!r} is not a keras_ptft export (it has no {MANIFEST}; it holds "
+                                  f"{shown}); overwrite=True replaces only an earlier export. Choose another "
+                                  "folder or empty this one yourself.")
+
+
+def _make_staging(path: str) -> str:
+    """A new hidden staging folder beside `path` (after removing stale ones), with the umask's mode."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        _remove_stale_staging(parent)
+        staging = os.path.join(parent, f"{STAGING_PREFIX}{os.path.basename(os.path.abspath(path))}-"
+                                       f"{secrets.token_hex(4)}")
+        os.mkdir(staging)  # mode 0o777 & ~umask, unlike tempfile.mkdtemp's 0o700
+        with open(os.path.join(staging, STAGING_MARKER), "w", encoding="utf-8") as handle:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}, handle)
+    except PermissionError:
+        raise PermissionError(f"`path` {path!r} cannot be written: no permission to create folders in "
+                              f"{parent!r}.") from None
+    except OSError as error:
+        raise OSError(f"`path` {path!r} cannot be written: {error.strerror or error}.") from None
+    return staging
+
+
+def _remove_stale_staging(parent: str) -> None:
+    """Removes staging folders of exports that died: ours (marker file), and their writer is gone."""
+    for name in os.listdir(parent):
+        folder = os.path.join(parent, name)
+        marker = os.path.join(folder, STAGING_MARKER)
+        if not name.startswith(STAGING_PREFIX) or not os.path.isfile(marker):
+            continue
+        try:
+            with open(marker, encoding="utf-8") as handle:
+                writer = json.load(handle)
+            if writer["host"] == socket.gethostname():
+                stale = not _process_alive(int(writer["pid"]))
+            else:
+                stale = time.time() - float(writer["started"]) > STALE_AFTER_S
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: leave it alone rather than guess
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def _move_into_place(staging: str, path: str) -> None:
+    """Renames the staging folder to `path`; an earlier export there is swapped out first, then deleted."""
+    previous = None
+    if os.path.exists(path):
+        if os.listdir(path):
+            previous = f"{staging}-previous"
+            os.replace(path, previous)
         else:
-            blob = tflite.text_model(kind, quantization, representative_data)
-            inputs = {"texts": "string[batch]"}
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(blob)
-        entry = {"path": ARTIFACTS[name], "signature": "serving_default", "inputs": inputs,
-                 "quantization": quantization}
-        if name == "tflite_text":
-            entry["runtime"] = ("ai_edge_litert InterpreterWithCustomOps with "
-                                "tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS")
-            entry["tokenizer_note"] = ("FastBertTokenizer: equal to the Keras tokenizer on English, accented and "
-                                       "Chinese text; may differ on non-ASCII spaces, invisible format characters "
-                                       "and compatibility characters (NFKC).")
-        else:
-            entry["tokenizer_note"] = "Tokenize with vocabulary.txt and the manifest's preprocessing settings."
-    files = file_digests(target)
-    entry["files"] = files
-    entry["bytes"] = sum(item["bytes"] for item in files.values())
-    return entry
-
-
-def _write_manifest(folder, manifest) -> None:
-    with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, ensure_ascii=False)
+            os.rmdir(path)
+    os.replace(staging, path)
+    if previous:
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _check_formats(formats) -> list[str]:
     if isinstance(formats, str):
         formats = [formats]
+    if not hasattr(formats, "__iter__"):
+        raise ValueError(f"`formats` must be a non-empty list of {list(FORMATS)}, received {formats!r}.")
     formats = list(formats)
     unknown = [name for name in formats if name not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"`formats` must be a non-empty list of {list(FORMATS)}, received {formats!r}.")
     return list(dict.fromkeys(formats))
-
-
-def _check_texts(texts, argument) -> list[str]:
-    if isinstance(texts, str) or not hasattr(texts, "__iter__"):
-        raise ValueError(f"`{argument}` must be a list of str, received {type(texts).__name__}.")
-    texts = list(texts)
-    if not texts or not all(isinstance(text, str) for text in texts):
-        raise ValueError(f"`{argument}` must be a non-empty list of str.")
-    return texts

@@ -6,9 +6,14 @@ within `max_wait_ms` (up to `max_batch_size` inputs; requests with different opt
 causal LM's `max_length`, run in separate batches). A bad request gets a 4xx answer and never
 reaches the model; inputs the model itself rejects (a prompt too long for the export) answer 400
 for their request only; an error inside the model answers 500; the server keeps running.
+Limits: bodies over `max_request_bytes` answer 413, a negative Content-Length 400, a client that
+stalls mid-request longer than `read_timeout_s` 408 (its thread is freed), a wrong method 405
+with an `Allow` header. How each kind of export reads a request and answers it is its
+`KindRunner`'s (`export/kinds/`), found through the kind registry.
 
 Endpoints:
-    GET  /health   → {"status": "ok", "kind": ..., "format": ..., "labels": [...], "input": field, ...}
+    GET  /health   → {"status": "ok", "kind": ..., "format": ..., "labels": [...], "input": field,
+                      "read_timeout_s": 10.0, ...}
     POST /predict  (one body per kind of export; "text", "prompt", "image" take one input)
 
     text classifier   {"texts": ["...", ...]}
@@ -35,9 +40,8 @@ Endpoints:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import socket
 import queue
 import threading
 from concurrent.futures import Future
@@ -46,15 +50,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from keras_ptft.export.base import kind_named
 from keras_ptft.export.predictor import Predictor
 
-IMAGE_KINDS = ("image_classifier", "image_segmenter")
-# The field holding a request's inputs (plural, and its one-input singular) per kind of export.
-INPUT_FIELDS = {"text_classifier": ("texts", "text"), "masked_lm": ("texts", "text"),
-                "causal_lm": ("prompts", "prompt"), "image_classifier": ("images", "image"),
-                "image_segmenter": ("images", "image")}
-# Request options per kind, besides the inputs.
-OPTION_FIELDS = {"causal_lm": ("max_length",), "image_segmenter": ("mask_format", "return_probabilities")}
+
+
+def _runner(manifest: dict):
+    """The `KindRunner` class of an export: how its requests are read and answered."""
+    return kind_named(manifest["kind"]).runner
 
 
 class BatchingPredictor:
@@ -153,30 +156,63 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._reply(status, {"error": message})
 
+    def setup(self) -> None:
+        # A socket timeout on every read: a client that declares a body and never sends it (or
+        # never finishes its headers) frees its thread after `read_timeout_s` instead of holding it.
+        self.timeout = self.server.read_timeout_s
+        super().setup()
+
+    def _wrong_method(self, allowed: str) -> None:
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        data = json.dumps({"error": f"{self.command} {self.path} is not supported; use {allowed} {self.path}"}).encode()
+        self.send_header("Allow", allowed)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_GET(self):
+        if self.path == "/predict":
+            return self._wrong_method("POST")
         if self.path != "/health":
             return self._error(HTTPStatus.NOT_FOUND, f"unknown path {self.path!r}; use GET /health or POST /predict")
-        self._reply(HTTPStatus.OK, health(self.server.batcher.predictor))
+        self._reply(HTTPStatus.OK, health(self.server.batcher.predictor, self.server.read_timeout_s))
 
     def do_POST(self):
+        if self.path == "/health":
+            self.close_connection = True  # the body, if any, is left unread
+            return self._wrong_method("GET")
         if self.path != "/predict":
+            self.close_connection = True
             return self._error(HTTPStatus.NOT_FOUND, f"unknown path {self.path!r}; use POST /predict")
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             self.close_connection = True
-            return self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-        if length < 0 or length > self.server.max_request_bytes:
+            return self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header (a whole number) is required")
+        if length < 0:
+            self.close_connection = True
+            return self._error(HTTPStatus.BAD_REQUEST, f"Content-Length must be 0 or more, received {length}")
+        if length > self.server.max_request_bytes:
             self.close_connection = True  # the body is left unread
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body of {length} bytes; the limit is {self.server.max_request_bytes}")
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except (TimeoutError, socket.timeout):
+            body = b""
+        if len(body) < length:
+            self.close_connection = True
+            return self._error(HTTPStatus.REQUEST_TIMEOUT,
+                               f"the body ended or stalled after {len(body)} of {length} bytes (Content-Length); "
+                               f"the server waits at most read_timeout_s={self.server.read_timeout_s} s per read")
         predictor = self.server.batcher.predictor
         try:
             inputs, options = parse_request(body, predictor.manifest, self.server.max_texts)
         except ValueError as error:
             return self._error(HTTPStatus.BAD_REQUEST, str(error))
-        predict_options = {key: value for key, value in options.items() if key == "max_length"}
+        predict_options = {key: value for key, value in options.items()
+                           if key in _runner(predictor.manifest).predict_options}
         try:
             outputs = self.server.batcher.submit(inputs, predict_options).result(timeout=self.server.timeout_s)
         except ValueError as error:  # the model rejected this request's inputs
@@ -186,16 +222,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.OK, {"predictions": format_predictions(predictor, inputs, outputs, options)})
 
 
-def health(predictor) -> dict:
-    """The /health answer: kind, format, class names and what a request must hold."""
+def health(predictor, read_timeout_s: float | None = None) -> dict:
+    """The /health answer: kind, format, class names, what a request must hold and the server's limits."""
     manifest = predictor.manifest
-    kind = manifest["kind"]
-    answer = {"status": "ok", "kind": kind, "format": predictor.format, "labels": predictor.label_names,
-              "input": INPUT_FIELDS.get(kind, ("texts",))[0]}
-    if kind in IMAGE_KINDS:
-        answer["image_shape"] = manifest["raw_input"]["images"]["shape"][1:]
-    if kind == "causal_lm":
-        answer["max_length"] = manifest["generation"]["max_length"]
+    runner = _runner(manifest)
+    answer = {"status": "ok", "kind": manifest["kind"], "format": predictor.format, "labels": predictor.label_names,
+              "input": runner.input_fields[0], **runner.health(manifest)}
+    if read_timeout_s is not None:
+        answer["read_timeout_s"] = read_timeout_s
     return answer
 
 
@@ -203,8 +237,9 @@ def parse_request(body: bytes, manifest: dict, max_items: int) -> tuple:
     """A request body → (inputs for `Predictor.predict`, request options), or a ValueError saying
     what is wrong (answered as a 400)."""
     kind = manifest["kind"]
-    plural, singular = INPUT_FIELDS.get(kind, ("texts", "text"))
-    allowed = (plural, singular, *OPTION_FIELDS.get(kind, ()))
+    runner = _runner(manifest)
+    plural, singular = runner.input_fields
+    allowed = (plural, singular, *runner.option_fields)
     try:
         request = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -222,96 +257,14 @@ def parse_request(body: bytes, manifest: dict, max_items: int) -> tuple:
         raise ValueError(f'"{plural}" must be a list ("{singular}" one item)')
     if not items or len(items) > max_items:
         raise ValueError(f'"{plural}" must hold 1 to {max_items} items, received {len(items)}')
-    options = {name: request[name] for name in OPTION_FIELDS.get(kind, ()) if name in request}
-    if kind in IMAGE_KINDS:
-        inputs = np.stack([decode_image(item, manifest["raw_input"]["images"]["shape"][1:], f"{plural}[{i}]")
-                           for i, item in enumerate(items)])
-    else:
-        if not all(isinstance(item, str) for item in items):
-            raise ValueError(f'"{plural}" must be a list of strings ("{singular}" a string)')
-        inputs = items
-    if kind == "masked_lm":
-        from keras_ptft.export.masked_lm import MASK_TOKEN
-
-        for i, text in enumerate(items):
-            if MASK_TOKEN not in text:
-                raise ValueError(f'"{plural}"[{i}] has no {MASK_TOKEN} to fill: {text!r:.80}')
-    if "max_length" in options:
-        limit = manifest["generation"]["max_length"]
-        value = options["max_length"]
-        if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= limit:
-            raise ValueError(f'"max_length" must be an integer from 2 to {limit} (this export generates up to '
-                             f"{limit} tokens), received {value!r}")
-    if options.get("mask_format", "list") not in ("list", "png"):
-        raise ValueError(f'"mask_format" must be "list" or "png", received {options["mask_format"]!r}')
-    if not isinstance(options.get("return_probabilities", False), bool):
-        raise ValueError(f'"return_probabilities" must be true or false, received {options["return_probabilities"]!r}')
-    return inputs, options
-
-
-def decode_image(item, image_shape, where: str) -> np.ndarray:
-    """One request image (base64 PNG/JPEG or nested uint8 lists) as a uint8 `image_shape` array."""
-    image_shape = tuple(image_shape)
-    if isinstance(item, str):
-        import tensorflow as tf
-
-        data = item.split(",", 1)[1] if item.startswith("data:") else item
-        try:
-            encoded = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(f"{where} is not valid base64 (expected a base64 PNG or JPEG)") from None
-        try:
-            image = tf.io.decode_image(encoded, expand_animations=False).numpy()
-        except (tf.errors.InvalidArgumentError, ValueError):
-            raise ValueError(f"{where} is base64 but not a PNG or JPEG image") from None
-        source = "decoded image"
-    elif isinstance(item, list):
-        try:
-            image = np.array(item)
-        except ValueError:  # ragged rows
-            raise ValueError(f"{where} must be nested lists of equal length (height x width x channels)") from None
-        if image.dtype.kind not in "iu" or (image.size and (image.min() < 0 or image.max() > 255)):
-            raise ValueError(f"{where} must hold integers 0-255 (uint8 pixels)")
-        image = image.astype(np.uint8)
-        if image.ndim == 2 and image_shape[2] == 1:
-            image = image[..., None]
-        source = "nested list"
-    else:
-        raise ValueError(f"{where} must be a base64 PNG/JPEG string or nested lists of uint8, "
-                         f"received {type(item).__name__}")
-    if image.shape != image_shape:
-        if image.ndim == 3 and image.shape[:2] == image_shape[:2]:
-            raise ValueError(f"{where} has {image.shape[2]} channel(s); the model takes {image_shape[2]} "
-                             f"(image shape {list(image_shape)})")
-        raise ValueError(f"{where} ({source}) has shape {list(image.shape)}; the model takes {list(image_shape)}")
-    return image
+    options = {name: request[name] for name in runner.option_fields if name in request}
+    runner.check_options(options, manifest)
+    return runner.parse_items(items, plural, manifest), options
 
 
 def format_predictions(predictor, inputs, outputs: dict, options: dict) -> list[dict]:
     """`Predictor.predict` outputs → the JSON predictions of one request (see the module docstring)."""
-    kind = predictor.manifest["kind"]
-    if kind == "causal_lm":
-        return [{"prompt": prompt, "text": text} for prompt, text in zip(inputs, outputs["texts"])]
-    if kind == "masked_lm":
-        return [{"masks": [[{"token": str(token), "probability": float(p)}
-                            for token, p in zip(outputs["tokens"][row, slot], outputs["probabilities"][row, slot])]
-                           for slot in range(int(outputs["mask_count"][row]))]}
-                for row in range(len(inputs))]
-    if kind == "image_segmenter":
-        from keras_ptft.export.segmenter_kind import encode_mask_png, pixel_counts
-
-        predictions = []
-        for row, counts in enumerate(pixel_counts(outputs["labels"], predictor.label_names)):
-            mask = outputs["labels"][row]
-            prediction = {"mask": base64.b64encode(encode_mask_png(mask)).decode("ascii")
-                          if options.get("mask_format") == "png" else mask.tolist(),
-                          "pixel_counts": counts}
-            if options.get("return_probabilities"):
-                prediction["probabilities"] = outputs["probabilities"][row].tolist()
-            predictions.append(prediction)
-        return predictions
-    return [{"label": int(label), "label_name": name, "probabilities": [float(p) for p in probabilities]}
-            for label, name, probabilities in zip(outputs["labels"], outputs["label_names"], outputs["probabilities"])]
+    return _runner(predictor.manifest).format_predictions(inputs, outputs, options, predictor.label_names)
 
 
 class Server(ThreadingHTTPServer):
@@ -325,6 +278,11 @@ class Server(ThreadingHTTPServer):
         max_wait_ms: float. How long a request waits for others to share its batch.
         max_request_bytes: int. Larger bodies are refused with 413.
         max_texts: int. Most inputs (texts, prompts or images) in one request.
+        timeout_s: float. Longest wait for a prediction before answering 500.
+        read_timeout_s: float. Longest wait for each read from a client (request line, headers,
+            body); a client that stalls longer gets 408 (or, before its headers, a closed
+            connection) and frees its thread. Shown in `/health`.
+        verbose: bool. Log every request.
 
     Example:
     ```python
@@ -337,13 +295,16 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, predictor, host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 32,
                  max_wait_ms: float = 5.0, max_request_bytes: int = 1 << 20, max_texts: int = 256,
-                 timeout_s: float = 60.0, verbose: bool = False):
+                 timeout_s: float = 60.0, read_timeout_s: float = 10.0, verbose: bool = False):
         if not isinstance(predictor, Predictor):
             predictor = Predictor(predictor)
         self.batcher = BatchingPredictor(predictor, max_batch_size, max_wait_ms)
         self.max_request_bytes = int(max_request_bytes)
         self.max_texts = int(max_texts)
         self.timeout_s = timeout_s
+        if isinstance(read_timeout_s, bool) or not isinstance(read_timeout_s, (int, float)) or read_timeout_s <= 0:
+            raise ValueError(f"`read_timeout_s` must be a positive number of seconds, received {read_timeout_s!r}.")
+        self.read_timeout_s = float(read_timeout_s)
         self.verbose = verbose
         super().__init__((host, port), _Handler)
 

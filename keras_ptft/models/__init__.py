@@ -8,3 +8,5 @@ from keras_ptft.models.vit import VIT_SIZES, ViT
 __all__ = ["Bert", "BERT_SIZES", "load_backbone", "load_tokenizer"]
 __all__ += ["GPT", "GPT_SIZES"]
 __all__ += ["ViT", "VIT_SIZES"]
+from keras_ptft.models.seq2seq import SEQ2SEQ_SIZES, Seq2Seq
+__all__ += ["Seq2Seq", "SEQ2SEQ_SIZES"]

@@ -6,6 +6,7 @@ import keras
 from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import Backbone
 
+from keras_ptft.models.layout import transformer_layout_map
 from keras_ptft.models.common import check_transformer_config, resolve_size
 
 # The BERT "miniatures" family (Turc et al., 2019) plus BERT-base. Each size fixes depth, width and
@@ -170,6 +171,9 @@ class Bert(Backbone):
         self.num_segments = num_segments
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+
+    # The Megatron-style model-parallel LayoutMap shared by the three backbones (models/layout.py).
+    get_layout_map = staticmethod(transformer_layout_map)
 
     @classmethod
     def from_size(cls, size: str, vocabulary_size: int, **kwargs) -> "Bert":

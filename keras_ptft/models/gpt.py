@@ -6,6 +6,7 @@ import keras
 from keras_hub.layers import PositionEmbedding, TransformerDecoder
 from keras_hub.models import Backbone
 
+from keras_ptft.models.layout import transformer_layout_map
 from keras_ptft.models.common import check_transformer_config, resolve_size
 
 # Small sizes for CPU pretraining from scratch plus GPT-2 small ("124M" parameters with its
@@ -154,6 +155,9 @@ class GPT(Backbone):
         self.max_sequence_length = max_sequence_length
         self.tie_embeddings = tie_embeddings
         self.layer_norm_epsilon = layer_norm_epsilon
+
+    # The Megatron-style model-parallel LayoutMap shared by the three backbones (models/layout.py).
+    get_layout_map = staticmethod(transformer_layout_map)
 
     @classmethod
     def from_size(cls, size: str, vocabulary_size: int, **kwargs) -> "GPT":

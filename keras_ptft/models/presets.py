@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
-from keras_hub.src.utils.preset_utils import get_preset_loader
+import keras_hub
 
 _BACKBONE_FILES = ("config.json", "model.weights.h5")
 
@@ -24,9 +25,9 @@ def load_backbone(path: str | os.PathLike, load_weights: bool = True) -> keras.M
     ```
     """
     path = _check_preset_folder(path)
-    # `Backbone.from_preset` resolves the class through keras-hub's registry; the loader reads the
-    # registered class from config.json, which also finds keras_ptft's own backbones.
-    return get_preset_loader(path).load_backbone(None, load_weights)
+    # The base class reads the registered class from config.json, which finds keras_ptft's own
+    # backbones as well as keras-hub's.
+    return keras_hub.models.Backbone.from_preset(path, load_weights=load_weights)
 
 
 def load_tokenizer(path: str | os.PathLike):
@@ -40,7 +41,12 @@ def load_tokenizer(path: str | os.PathLike):
     path = _check_preset_folder(path)
     if not os.path.exists(os.path.join(path, "tokenizer.json")):
         return None
-    return get_preset_loader(path).load_tokenizer(None)
+    # `Tokenizer.from_preset` looks for a tokenizer class paired with the backbone's class, which
+    # keras_ptft's backbones do not register; the tokenizer's own config names its class.
+    with open(os.path.join(path, "tokenizer.json"), encoding="utf-8") as file:
+        tokenizer = keras.saving.deserialize_keras_object(json.load(file))
+    tokenizer.load_preset_assets(path)
+    return tokenizer
 
 
 def _check_preset_folder(path) -> str:

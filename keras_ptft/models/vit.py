@@ -10,6 +10,7 @@ from keras import ops
 from keras_hub.layers import TransformerEncoder
 from keras_hub.models import Backbone
 
+from keras_ptft.models.layout import transformer_layout_map
 from keras_ptft.models.common import resolve_size
 
 # Widths and depths of the ViT paper (Ti/S/B are those of DeiT) plus a "tiny" for 32x32 inputs
@@ -226,6 +227,9 @@ class ViT(Backbone):
         for block in self.transformer_layers:
             x = block(x, training=training)
         return self.final_layer_norm(x)
+
+    # The Megatron-style model-parallel LayoutMap shared by the three backbones (models/layout.py).
+    get_layout_map = staticmethod(transformer_layout_map)
 
     @classmethod
     def from_size(cls, size: str, **kwargs) -> "ViT":

@@ -1,6 +1,8 @@
 """BERT quickstart: tokenizer → masked-LM pretraining → fine-tuning vs scratch → export → parity.
 
-Runs on the embedded default data (standard-library docstrings), so it needs no download.
+Runs on the embedded default data (standard-library docstrings), so it needs no download. The
+pretraining is `keras_ptft.pipelines.pretrain_bert` (what `keras-ptft pretrain bert` runs) and the
+export `keras_ptft.export.export`; this module keeps the demo: data, comparison, checks, printing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from keras_ptft.quickstart import CheckFailed
 
@@ -44,9 +45,8 @@ def _phase(message: str) -> None:
 
 def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Runs every phase and returns the summary figures; raises `CheckFailed` on a failed check."""
-    import tensorflow as tf
-
     import keras_ptft as kp
+    from keras_ptft.pipelines import pretrain_bert
 
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -64,31 +64,17 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     print(f"corpus: {len(corpus)} documents; classification: {len(train_texts)} train / "
           f"{len(task.test_texts)} test examples, classes {task.label_names}")
 
-    _phase(f"2/6 Training a WordPiece vocabulary (at most {settings.vocabulary_size} tokens)")
-    vocabulary = kp.data.train_wordpiece(corpus, vocabulary_size=settings.vocabulary_size)
-    print(f"vocabulary: {len(vocabulary)} tokens, e.g. {vocabulary[100:110]}")
-
-    _phase(f"3/6 Pretraining a {settings.size} BERT with masked LM ({settings.pretrain_epochs} epochs)")
-    backbone = kp.models.Bert.from_size(
-        settings.size, vocabulary_size=len(vocabulary), max_sequence_length=settings.sequence_length
-    )
-    mlm = kp.tasks.MaskedLM(backbone, vocabulary=vocabulary, sequence_length=settings.sequence_length)
-    steps = settings.pretrain_epochs * int(np.ceil(len(corpus) / settings.batch_size))
-    mlm.compile(
-        optimizer=kp.training.make_adamw(
-            kp.training.WarmupDecay(settings.pretrain_learning_rate, total_steps=steps, warmup_ratio=0.06),
-            clipnorm=1.0,
-        )
-    )
-    corpus_ds = tf.data.Dataset.from_tensor_slices(corpus).shuffle(len(corpus), seed=seed).batch(settings.batch_size)
-    history = mlm.fit(corpus_ds, epochs=settings.pretrain_epochs, verbose=2)
-    results["pretrain_loss"] = [round(v, 4) for v in history.history["loss"]]
-    held_out_ds = tf.data.Dataset.from_tensor_slices(list(task.test_texts)).batch(settings.batch_size)
-    results["masked_accuracy"] = float(mlm.evaluate(held_out_ds, verbose=0, return_dict=True)["masked_accuracy"])
-    print(f"masked-token accuracy on held-out docstrings: {results['masked_accuracy']:.3f}")
+    _phase(f"2/6 Pretraining a {settings.size} BERT: a WordPiece vocabulary (at most {settings.vocabulary_size} "
+           f"tokens), then masked LM ({settings.pretrain_epochs} epochs)")
     pretrained_path = os.path.join(output_dir, "quickstart_bert")
-    mlm.save_to_preset(pretrained_path)
-    print(f"pretrained backbone and tokenizer saved to {pretrained_path}/")
+    pretrained = pretrain_bert(
+        corpus, pretrained_path, size=settings.size, vocabulary_size=settings.vocabulary_size,
+        sequence_length=settings.sequence_length, epochs=settings.pretrain_epochs, batch_size=settings.batch_size,
+        learning_rate=settings.pretrain_learning_rate, held_out_texts=list(task.test_texts), seed=seed,
+    )
+    vocabulary = pretrained.task.preprocessor.tokenizer.get_vocabulary()
+    results["pretrain_loss"] = pretrained.metrics["loss"]
+    results["masked_accuracy"] = pretrained.metrics["masked_accuracy"]
 
     def finetune(backbone_or_path, name: str):
         keras.utils.set_random_seed(seed + 1)
@@ -109,8 +95,9 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         metrics["seconds"] = time.perf_counter() - start
         return classifier, metrics
 
-    _phase("4/6 Fine-tuning the pretrained BERT, and the same classifier from scratch")
+    _phase("3/6 Fine-tuning the pretrained BERT")
     classifier, pretrained_metrics = finetune(pretrained_path, "from the pretrained backbone")
+    _phase("4/6 Fine-tuning the same classifier from scratch (random init, same budget)")
     scratch_backbone = kp.models.Bert.from_size(
         settings.size, vocabulary_size=len(vocabulary), max_sequence_length=settings.sequence_length
     )
@@ -118,10 +105,11 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     results["pretrained"] = pretrained_metrics
     results["scratch"] = scratch_metrics
 
-    _phase(f"5/6 Exporting the fine-tuned classifier to {output_dir}/quickstart/")
-    export_path = os.path.join(output_dir, "quickstart")
-    saved_model_path = kp.export.export_text_classifier(classifier, export_path)
-    print(f"SavedModel: {saved_model_path}; Keras model: {export_path}/model.keras")
+    _phase(f"5/6 Exporting the fine-tuned classifier to {output_dir}/quickstart/ (verified on the test texts)")
+    export_path = kp.export.export(classifier, os.path.join(output_dir, "quickstart"), formats=["saved_model"],
+                                   verify_data=list(task.test_texts), overwrite=True)
+    saved_model_path = os.path.join(export_path, "1")
+    print(f"SavedModel: {saved_model_path}; Keras model, vocabulary and manifest.json beside it in {export_path}/")
 
     _phase("6/6 Reloading the SavedModel with plain TensorFlow and comparing predictions")
     parity = kp.export.saved_model_parity(saved_model_path, classifier, list(task.test_texts))
@@ -167,61 +155,3 @@ def print_summary(results: dict, num_classes: int) -> None:
     print("=" * (width + 16))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-
-
-def pretrain(texts: list[str], settings: Settings, output_dir: str, seed: int = 0,
-             checkpoint_dir: str | None = None) -> dict:
-    """Trains a WordPiece vocabulary and a BERT with masked LM on `texts` (the last 10% held out
-    for the masked-token accuracy); saves the backbone and tokenizer to `output_dir`. Backs
-    `keras-ptft pretrain bert --corpus FILES`.
-
-    With `checkpoint_dir`, the run is resumable: started again with the same arguments after a
-    crash, it reuses the vocabulary stored there and continues from the last completed epoch.
-    """
-    import tensorflow as tf
-
-    import keras_ptft as kp
-
-    keras.utils.set_random_seed(seed)
-    if len(texts) < 10:
-        raise ValueError(f"The corpus has {len(texts)} non-empty lines; at least 10 are needed.")
-    split = max(1, len(texts) // 10)
-    train_texts, held_out = texts[:-split], texts[-split:]
-    results: dict = {"train_texts": len(train_texts), "held_out_texts": len(held_out)}
-
-    # A resumed run must see the same token ids as the killed one: the vocabulary is kept in the
-    # checkpoint folder rather than trained again.
-    vocabulary_path = os.path.join(checkpoint_dir, "vocabulary.txt") if checkpoint_dir else None
-    if vocabulary_path and os.path.exists(vocabulary_path):
-        _phase(f"Reusing the vocabulary of the checkpoint in {checkpoint_dir}")
-        vocabulary = kp.data.load_vocabulary(vocabulary_path)
-    else:
-        _phase(f"Training a WordPiece vocabulary (at most {settings.vocabulary_size} tokens)")
-        vocabulary = kp.data.train_wordpiece(train_texts, vocabulary_size=settings.vocabulary_size)
-    print(f"vocabulary: {len(vocabulary)} tokens")
-
-    _phase(f"Pretraining a {settings.size} BERT with masked LM ({settings.pretrain_epochs} epochs, "
-           f"{len(train_texts)} texts)")
-    backbone = kp.models.Bert.from_size(settings.size, vocabulary_size=len(vocabulary),
-                                        max_sequence_length=settings.sequence_length)
-    mlm = kp.tasks.MaskedLM(backbone, vocabulary=vocabulary, sequence_length=settings.sequence_length,
-                            checkpoint_dir=checkpoint_dir)
-    if vocabulary_path and not os.path.exists(vocabulary_path):
-        kp.data.save_vocabulary(vocabulary, vocabulary_path)
-    steps = settings.pretrain_epochs * int(np.ceil(len(train_texts) / settings.batch_size))
-    mlm.compile(optimizer=kp.training.make_adamw(
-        kp.training.WarmupDecay(settings.pretrain_learning_rate, total_steps=steps, warmup_ratio=0.06), clipnorm=1.0
-    ))
-    train_ds = tf.data.Dataset.from_tensor_slices(train_texts).shuffle(len(train_texts), seed=seed)
-    started = time.perf_counter()
-    history = mlm.fit(train_ds.batch(settings.batch_size), epochs=settings.pretrain_epochs, verbose=2)
-    results["train_seconds"] = time.perf_counter() - started
-    results["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
-    held_out_ds = tf.data.Dataset.from_tensor_slices(held_out).batch(settings.batch_size)
-    results["masked_accuracy"] = float(mlm.evaluate(held_out_ds, verbose=0, return_dict=True)["masked_accuracy"])
-    print(f"held-out masked-token accuracy: {results['masked_accuracy']:.3f}")
-
-    os.makedirs(output_dir, exist_ok=True)
-    mlm.save_to_preset(output_dir)
-    print(f"\nSaved to {output_dir} (fine-tune with kp.recipes.text_classifier or `keras-ptft finetune`).")
-    return results

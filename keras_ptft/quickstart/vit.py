@@ -1,6 +1,7 @@
 """ViT quickstart: MAE pretraining → few-label fine-tuning vs scratch → SavedModel export → parity.
 
-Runs on procedurally generated shape images (`keras_ptft.data.generate_shapes`): no download.
+Runs on procedurally generated shape images (`keras_ptft.data.generate_shapes`): no download. The
+pretraining is `keras_ptft.pipelines.pretrain_vit`; this module keeps the demo.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _phase(message: str) -> None:
 def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Runs every phase and returns the summary figures; raises `CheckFailed` on a failed check."""
     import keras_ptft as kp
+    from keras_ptft.pipelines import pretrain_vit
 
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -62,15 +64,14 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     print(f"{len(unlabelled.images)} unlabelled, {len(labelled.images)} labelled, {len(test.images)} test images")
 
     _phase("2/5 MAE pretraining (75% of patches masked)")
-    backbone = kp.models.ViT.from_size(settings.size, pooling="mean", position_embedding="sincos", **overrides)
-    mae = kp.tasks.MaskedImageModeling(backbone, decoder_dim=64, decoder_layers=1, seed=seed)
-    mae.compile(optimizer=kp.training.make_adamw(settings.pretrain_learning_rate, weight_decay=0.05))
-    history = mae.fit(unlabelled.images, batch_size=settings.batch_size, epochs=settings.pretrain_epochs, verbose=2)
-    results["mae_loss_first"], results["mae_loss_last"] = history.history["loss"][0], history.history["loss"][-1]
+    pretrained_path = os.path.join(output_dir, "vit_mae")
+    pretrained = pretrain_vit(unlabelled.images, pretrained_path, size=settings.size,
+                              epochs=settings.pretrain_epochs, batch_size=settings.batch_size,
+                              learning_rate=settings.pretrain_learning_rate, seed=seed, **overrides)
+    mae = pretrained.task
+    results["mae_loss_first"], results["mae_loss_last"] = pretrained.metrics["loss"][0], pretrained.metrics["loss"][-1]
     os.makedirs(output_dir, exist_ok=True)
     png = kp.tasks.save_reconstruction_grid(mae, test.images[:8], os.path.join(output_dir, "vit_mae_reconstructions.png"))
-    pretrained_path = os.path.join(output_dir, "vit_mae")
-    mae.save_to_preset(pretrained_path)
     print(f"pretrained backbone saved to {pretrained_path}/; reconstructions: {png}")
 
     _phase(f"3/5 Fine-tuning on {len(labelled.images)} labels: MAE-pretrained vs from scratch")

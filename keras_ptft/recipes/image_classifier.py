@@ -6,164 +6,12 @@ import os
 from typing import Sequence
 
 import keras
-import keras_hub
-import numpy as np
 
-from keras_ptft.data.images import image_augmenter
 from keras_ptft.models.presets import load_backbone
-from keras_ptft.models.vit import check_images
-from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.tasks.image_classifier import ImageClassifier
+from keras_ptft.training.optimization import make_adamw
 from keras_ptft.training.schedules import WarmupDecay
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-class ImageClassifier(keras_hub.models.Task):
-    """A ViT's pooled output, dropout and a softmax layer; augmentation during `fit` only.
-
-    `fit`, `evaluate` and `predict` take uint8 images `(batch, height, width, channels)` and
-    integer labels (or a `tf.data.Dataset` of such batches). Pixels are scaled by 1/255 inside the
-    model. `fit` turns the labels one-hot (MixUp/CutMix mix them) and augments each training batch
-    with Keras' preprocessing layers inside `tf.data`; `evaluate` and `predict` never augment.
-    Build it with `keras_ptft.recipes.image_classifier`, which also compiles it.
-
-    Args:
-        backbone: a `keras_ptft.models.ViT`.
-        num_classes: int. Number of classes, at least 2.
-        dropout: float. Dropout rate before the classification layer.
-        label_names: list of str or None. Names of the classes, kept for export.
-        random_flip: bool. Random horizontal flips.
-        crop_padding: int. Pad by this many pixels, then randomly crop back; 0 for none.
-        rand_augment: bool. RandAugment (2 ops, magnitude 0.5).
-        mixup_alpha: float. MixUp's Beta parameter; 0 for none.
-        cutmix_alpha: float. CutMix's Beta parameter; 0 for none. With both, each batch gets one.
-        label_smoothing: float. Label smoothing of the cross-entropy.
-        seed: int or None. Seed of the augmentation and shuffling.
-
-    Example:
-    ```python
-    classifier = ImageClassifier(kp.models.ViT.from_size("tiny"), num_classes=10)
-    ```
-    """
-
-    def __init__(
-        self,
-        backbone: keras.Model,
-        num_classes: int,
-        dropout: float = 0.0,
-        label_names: Sequence[str] | None = None,
-        random_flip: bool = True,
-        crop_padding: int = 0,
-        rand_augment: bool = False,
-        mixup_alpha: float = 0.0,
-        cutmix_alpha: float = 0.0,
-        label_smoothing: float = 0.1,
-        seed: int | None = None,
-        **kwargs,
-    ):
-        check_num_classes(num_classes)
-        if label_names is not None and len(label_names) != num_classes:
-            raise ValueError(f"`label_names` must have `num_classes`={num_classes} entries, received {len(label_names)}.")
-        # === Config === (set first: `Task.__init__` compiles, and `compile` reads them)
-        self.num_classes = int(num_classes)
-        self.dropout = dropout
-        self.label_names = list(label_names) if label_names is not None else None
-        self.random_flip = random_flip
-        self.crop_padding = int(crop_padding)
-        self.rand_augment = rand_augment
-        self.mixup_alpha = float(mixup_alpha)
-        self.cutmix_alpha = float(cutmix_alpha)
-        self.label_smoothing = float(label_smoothing)
-        self.seed = seed
-        self.image_shape = tuple(backbone.image_shape)
-        # === Layers ===
-        self.backbone = backbone
-        self.rescaling = keras.layers.Rescaling(1.0 / 255, name="rescaling")
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes, activation="softmax", kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32", name="probabilities",
-        )
-        # === Functional Model ===
-        # The graph takes float pixels in [0, 255]: augmentation produces floats, and `predict`
-        # casts the uint8 images it checks.
-        images = keras.Input(shape=self.image_shape, name="images")
-        pooled = backbone(self.rescaling(images))["pooled_output"]
-        outputs = self.output_dense(self.output_dropout(pooled))
-        super().__init__(inputs=images, outputs=outputs, **kwargs)
-
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Compiles with fine-tuning defaults: AdamW 1e-3 with warm-up then linear decay, clipping
-        at norm 1, label-smoothed cross-entropy, top-1 (and, above 5 classes, top-5) accuracy."""
-        if optimizer == "auto":
-            optimizer = make_adamw(WarmupDecay(1e-3, warmup_ratio=0.1), weight_decay=0.05, clipnorm=1.0)
-        if loss == "auto":
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
-        if metrics == "auto":
-            metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-            if self.num_classes > 5:
-                metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
-        kwargs = {**default_compile_kwargs(), **kwargs}
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
-        augment = image_augmenter(
-            self.image_shape, self.num_classes, random_flip=self.random_flip, crop_padding=self.crop_padding,
-            rand_augment=self.rand_augment, mixup_alpha=self.mixup_alpha, cutmix_alpha=self.cutmix_alpha,
-            seed=self.seed,
-        )
-        dataset = self._dataset(x, y, batch_size, shuffle=True).map(augment)
-        if validation_data is not None:
-            validation_data = self._dataset(*_split(validation_data), batch_size, shuffle=False)
-        resolve_schedule(self, dataset, epochs, kwargs.get("steps_per_epoch"))
-        # `_dataset` already shuffled the examples; Keras cannot shuffle a Dataset (and warns).
-        kwargs["shuffle"] = False
-        return super().fit(dataset, epochs=epochs, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        if not _is_prepared(x):  # `fit` validates on batches `_dataset` already prepared
-            x = self._dataset(x, y, batch_size, shuffle=False)
-        return super().evaluate(x, **kwargs)
-
-    def predict(self, x, batch_size=None, **kwargs):
-        check_images(x, self.image_shape, "x")
-        if hasattr(x, "element_spec"):
-            import tensorflow as tf
-
-            x = x.map(lambda images, *rest: tf.cast(images, "float32"))
-        else:
-            x = np.asarray(x, "float32")
-        return super().predict(x, batch_size=batch_size, **kwargs)
-
-    def _dataset(self, x, y, batch_size, shuffle: bool):
-        """A batched `tf.data.Dataset` of (float32 images, one-hot float32 labels)."""
-        import tensorflow as tf
-
-        check_images(x, self.image_shape, "x")
-        if hasattr(x, "element_spec"):
-            if y is not None:
-                raise ValueError("`y` must be None when `x` is a tf.data.Dataset of (images, labels) batches.")
-            dataset = x
-        else:
-            check_labels(y, self.num_classes, len(x))
-            dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y).astype("int32")))
-            if shuffle:
-                dataset = dataset.shuffle(len(x), seed=self.seed, reshuffle_each_iteration=True)
-            dataset = dataset.batch(batch_size or 32)
-        num_classes = self.num_classes
-        dataset = dataset.map(
-            lambda images, labels: (tf.cast(images, "float32"), tf.one_hot(tf.cast(labels, "int32"), num_classes))
-        ).prefetch(tf.data.AUTOTUNE)
-        return dataset
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update({
-            "num_classes": self.num_classes, "dropout": self.dropout, "label_names": self.label_names,
-            "random_flip": self.random_flip, "crop_padding": self.crop_padding, "rand_augment": self.rand_augment,
-            "mixup_alpha": self.mixup_alpha, "cutmix_alpha": self.cutmix_alpha,
-            "label_smoothing": self.label_smoothing, "seed": self.seed,
-        })
-        return config
+from keras_ptft.validation import check_num_classes
 
 
 def image_classifier(
@@ -184,6 +32,8 @@ def image_classifier(
     mixup_alpha: float = 0.0,
     cutmix_alpha: float = 0.0,
     seed: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
     **compile_kwargs,
 ) -> ImageClassifier:
     """A compiled image classifier, ready for `fit()` on `(uint8 images, integer labels)`.
@@ -213,6 +63,9 @@ def image_classifier(
         mixup_alpha: float. MixUp during training when > 0.
         cutmix_alpha: float. CutMix during training when > 0.
         seed: int or None. Seed of the augmentation and shuffling.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model.
+        monitor: str or None. Metric of the best model; `"val_loss"` with validation data, else
+            `"loss"`.
         **compile_kwargs: passed to `compile()`, overriding any default (e.g. `optimizer=`).
 
     Example:
@@ -236,6 +89,7 @@ def image_classifier(
         schedule = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio)
         compile_kwargs["optimizer"] = make_adamw(schedule, weight_decay=weight_decay, clipnorm=clipnorm)
     classifier.compile(**compile_kwargs)
+    classifier.set_run_options(checkpoint_dir, monitor)
     return classifier
 
 
@@ -253,51 +107,3 @@ def resolve_backbone(backbone_or_path) -> keras.Model:
     if not hasattr(backbone, "image_shape") or not hasattr(backbone, "patch_size"):
         raise ValueError(f"`backbone_or_path` must be an image backbone (a ViT), received {type(backbone).__name__}.")
     return backbone
-
-
-def resolve_schedule(model: keras.Model, dataset, epochs: int, steps_per_epoch: int | None) -> None:
-    """Sets the length of a warm-up/decay schedule left open, before the first step is traced."""
-    schedule = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
-    if not isinstance(schedule, WarmupDecay) or schedule.total_steps is not None:
-        return
-    if steps_per_epoch is None:
-        cardinality = int(dataset.cardinality())
-        steps_per_epoch = cardinality if cardinality > 0 else None
-    if steps_per_epoch:
-        schedule.resolve(int(epochs * steps_per_epoch))
-        model.train_function = None
-
-
-def check_num_classes(num_classes) -> None:
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an integer >= 2, received num_classes={num_classes!r}.")
-
-
-def check_labels(y, num_classes: int, count: int) -> None:
-    if y is None:
-        raise ValueError("`y` must hold one integer label per image, received None.")
-    labels = np.asarray(y)
-    if labels.shape != (count,):
-        raise ValueError(f"`y` must have shape ({count},), one label per image, received {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"`y` must hold integer class labels, received dtype {labels.dtype}.")
-    if count and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"`y` must hold labels in [0, num_classes={num_classes}), received labels from {labels.min()} to "
-            f"{labels.max()}."
-        )
-
-
-def _split(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) == 2:
-        return validation_data
-    if hasattr(validation_data, "element_spec"):
-        return validation_data, None
-    raise ValueError("`validation_data` must be a tuple (images, labels) or a tf.data.Dataset.")
-
-
-def _is_prepared(x) -> bool:
-    """True for a dataset of (float32 images, one-hot labels) batches, as `_dataset` makes."""
-    spec = getattr(x, "element_spec", None)
-    return (isinstance(spec, tuple) and len(spec) == 2 and spec[0].dtype.name == "float32"
-            and spec[1].shape.rank == 2)

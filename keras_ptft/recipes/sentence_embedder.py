@@ -13,180 +13,11 @@ import os
 from typing import Sequence
 
 import keras
-import numpy as np
 
 from keras_ptft.models.presets import load_backbone, load_tokenizer
-from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
-
-_FEATURES = ("token_ids", "segment_ids", "padding_mask")
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-class InBatchSimilarity(keras.layers.Layer):
-    """`scale` x the dot products of every anchor with every positive: `(batch, batch)` logits.
-
-    Args:
-        scale: float. Inverse temperature; sentence-transformers uses 20 with cosine similarity.
-    """
-
-    def __init__(self, scale: float = 20.0, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, anchors, positives):
-        return self.scale * keras.ops.matmul(anchors, keras.ops.transpose(positives))
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-class InBatchContrastiveLoss(keras.losses.Loss):
-    """Cross-entropy of each row of an in-batch similarity matrix against its diagonal.
-
-    `y_true` is ignored (the target of row i is column i); pass any array of batch size.
-    """
-
-    def __init__(self, name: str = "in_batch_contrastive", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        targets = keras.ops.arange(keras.ops.shape(y_pred)[0])
-        return keras.losses.sparse_categorical_crossentropy(targets, y_pred, from_logits=True)
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-class SentenceEmbedder(keras.Model):
-    """Text pairs in, in-batch similarity logits out; `encode` gives the sentence embeddings.
-
-    The model itself is the contrastive trainer: its inputs are the preprocessed anchor and
-    positive texts (`anchor_token_ids`, ..., `positive_padding_mask`) and `fit` takes
-    `x=(anchors, positives)`, two lists of raw strings. `encoder` is the embedding model
-    (backbone → masked mean pooling → L2 normalisation) shared with it; `encode(texts)` runs it.
-    Build it with `keras_ptft.recipes.sentence_embedder`, which also compiles it.
-
-    Args:
-        backbone: a `keras_ptft.models.Bert` (any backbone with `token_ids`, `segment_ids`,
-            `padding_mask` inputs and a `sequence_output`).
-        preprocessor: `keras_ptft.data.BertPreprocessor` turning strings into the backbone inputs.
-        normalize: bool. Scale embeddings to unit L2 norm (as all-MiniLM-L6-v2 does).
-        scale: float. Inverse temperature of the contrastive loss.
-
-    Example:
-    ```python
-    embedder = kp.recipes.sentence_embedder(kp.convert.from_huggingface("all-MiniLM-L6-v2"))
-    embedder.encode(["A man is eating food."]).shape  # (1, 384)
-    ```
-    """
-
-    def __init__(self, backbone: keras.Model, preprocessor: keras.layers.Layer, normalize: bool = True,
-                 scale: float = 20.0, **kwargs):
-        # === Layers ===
-        # Keras' masked global average is exactly sentence-transformers' mean pooling.
-        pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
-        unit_norm = keras.layers.UnitNormalization(axis=-1, dtype="float32", name="l2_normalize")
-        features = backbone.input
-        sequence = backbone(features)["sequence_output"]
-        embedding = pooling(sequence, mask=keras.ops.cast(features["padding_mask"], "bool"))
-        if normalize:
-            embedding = unit_norm(embedding)
-        encoder = keras.Model(features, embedding, name="encoder")
-        similarity = InBatchSimilarity(scale, dtype="float32", name="similarity")
-
-        # === Functional Model ===
-        inputs = {f"{side}_{key}": keras.Input(shape=(None,), dtype="int32", name=f"{side}_{key}")
-                  for side in ("anchor", "positive") for key in _FEATURES}
-        anchors = encoder({key: inputs[f"anchor_{key}"] for key in _FEATURES})
-        positives = encoder({key: inputs[f"positive_{key}"] for key in _FEATURES})
-        super().__init__(inputs=inputs, outputs=similarity(anchors, positives), **kwargs)
-
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        self.encoder = encoder
-        # === Config ===
-        self.normalize = bool(normalize)
-        self.scale = float(scale)
-
-    def compile(self, optimizer="auto", loss="auto", **kwargs):
-        """Compiles with AdamW (lr 2e-5, weight decay 0.01) and the in-batch contrastive loss."""
-        if optimizer == "auto":
-            optimizer = make_adamw(2e-5)
-        if loss == "auto":
-            loss = InBatchContrastiveLoss()
-        super().compile(optimizer=optimizer, loss=loss, **{**default_compile_kwargs(), **kwargs})
-
-    def encode(self, texts: str | Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Embeds texts: a `(len(texts), hidden_dim)` float32 array (unit rows if `normalize`).
-
-        Example:
-        ```python
-        a, b = embedder.encode(["A cat.", "A kitten."])
-        float(a @ b)  # cosine similarity
-        ```
-        """
-        texts = _check_texts(texts, "texts")
-        outputs = []
-        for start in range(0, len(texts), batch_size):
-            features = self.preprocessor(texts[start:start + batch_size])
-            outputs.append(keras.ops.convert_to_numpy(self.encoder(features, training=False)))
-        return np.concatenate(outputs).astype("float32")
-
-    def fit(self, x=None, y=None, batch_size: int = 32, epochs: int = 1, **kwargs):
-        """Fine-tunes on `x=(anchors, positives)`, two equally long lists of raw strings.
-
-        Batches are shuffled every epoch (seeded by `keras.utils.set_random_seed`); the last
-        partial batch is dropped so every anchor sees `batch_size - 1` negatives. `y` is unused.
-        """
-        if not (isinstance(x, tuple) and len(x) == 2):
-            raise ValueError(
-                "`x` must be a tuple `(anchors, positives)` of two lists of strings, received "
-                f"{type(x).__name__}."
-            )
-        anchors, positives = (_check_texts(part, "x") for part in x)
-        if len(anchors) != len(positives):
-            raise ValueError(
-                f"`x`: anchors and positives must have the same length, received {len(anchors)} "
-                f"and {len(positives)}."
-            )
-        if batch_size < 2 or batch_size > len(anchors):
-            raise ValueError(
-                f"`batch_size` must be in [2, {len(anchors)}] (in-batch negatives need >= 2 pairs "
-                f"per batch), received batch_size={batch_size}."
-            )
-        kwargs["shuffle"] = False  # the dataset shuffles itself, every epoch
-        return super().fit(self._pairs_dataset(anchors, positives, batch_size), epochs=epochs, **kwargs)
-
-    def _pairs_dataset(self, anchors, positives, batch_size):
-        import tensorflow as tf  # tf.data feeds every backend
-
-        # Tokenized once, up front: re-running the string pipeline inside every epoch's iterator
-        # costs more than the training steps of a small model.
-        features = {}
-        for side, texts in (("anchor", anchors), ("positive", positives)):
-            for start in range(0, len(texts), 1024):
-                chunk = self.preprocessor(texts[start:start + 1024])
-                for key in _FEATURES:
-                    features.setdefault(f"{side}_{key}", []).append(keras.ops.convert_to_numpy(chunk[key]))
-        features = {key: np.concatenate(parts) for key, parts in features.items()}
-        dummy = np.zeros(len(anchors), "int32")
-        ds = tf.data.Dataset.from_tensor_slices((features, dummy)).shuffle(len(anchors))
-        return ds.batch(batch_size, drop_remainder=True).prefetch(2)
-
-    def get_config(self) -> dict:
-        return {
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
-            "normalize": self.normalize,
-            "scale": self.scale,
-            "name": self.name,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+from keras_ptft.tasks.sentence_embedder import InBatchContrastiveLoss, InBatchSimilarity, SentenceEmbedder  # noqa: F401
+from keras_ptft.training.optimization import make_adamw
+from keras_ptft.validation import check_sequence_length
 
 
 def sentence_embedder(
@@ -198,6 +29,9 @@ def sentence_embedder(
     scale: float = 20.0,
     learning_rate: float = 2e-5,
     weight_decay: float = 0.01,
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
+    seed: int | None = None,
     **compile_kwargs,
 ) -> SentenceEmbedder:
     """A compiled `SentenceEmbedder`: `encode()` texts now, or `fit()` on text pairs first.
@@ -208,11 +42,15 @@ def sentence_embedder(
             `model_type`), a folder saved with `save_to_preset`, or a backbone object (then pass
             `preprocessor=`).
         preprocessor: `BertPreprocessor` or None. Overrides the one that comes with `source`.
-        sequence_length: int or None. Row length when the preprocessor is built here (default 128).
+        sequence_length: int or None. Row length when the preprocessor is built here; defaults to
+            min(128, the backbone's `max_sequence_length`), and a longer one is refused.
         normalize: bool. L2-normalise the embeddings.
         scale: float. Inverse temperature of the in-batch contrastive loss.
         learning_rate: float. AdamW learning rate for fine-tuning.
         weight_decay: float. AdamW weight decay.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model.
+        monitor: str or None. Metric of the best model.
+        seed: int or None. Seed of the shuffling.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -236,7 +74,7 @@ def sentence_embedder(
                 from keras_ptft.data.preprocessing import BertPreprocessor
 
                 preprocessor = BertPreprocessor(
-                    tokenizer.get_vocabulary(), sequence_length=sequence_length or 128,
+                    tokenizer.get_vocabulary(), sequence_length=check_sequence_length(sequence_length, backbone),
                     lowercase=tokenizer.lowercase, strip_accents=tokenizer.strip_accents,
                 )
             source = Converted(backbone, preprocessor)
@@ -259,17 +97,6 @@ def sentence_embedder(
     embedder = SentenceEmbedder(backbone, preprocessor, normalize=normalize, scale=scale)
     compile_kwargs.setdefault("optimizer", make_adamw(learning_rate, weight_decay=weight_decay))
     embedder.compile(**compile_kwargs)
+    embedder.set_run_options(checkpoint_dir, monitor, seed)
     return embedder
 
-
-def _check_texts(texts, argument: str) -> list[str]:
-    if isinstance(texts, str):
-        texts = [texts]
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    if not isinstance(texts, (list, tuple)) or not texts:
-        raise ValueError(f"`{argument}` must be a string or a non-empty list of strings, received {texts!r:.80}.")
-    for text in texts:
-        if not isinstance(text, str):
-            raise ValueError(f"`{argument}` must hold only strings, received {type(text).__name__} {text!r:.80}.")
-    return list(texts)

@@ -14,10 +14,13 @@ from keras_ptft.training.optimization import make_adamw
 def text_generator(
     backbone_or_path: keras.Model | str | os.PathLike,
     tokenizer: keras.layers.Layer | None = None,
-    sequence_length: int = 128,
+    sequence_length: int | None = None,
     learning_rate: float = 1e-4,
     weight_decay: float = 0.01,
     sampler: str = "greedy",
+    checkpoint_dir: str | os.PathLike | None = None,
+    monitor: str | None = None,
+    seed: int | None = None,
 ) -> CausalLM:
     """Returns a compiled `CausalLM` ready to fine-tune with `fit()`.
 
@@ -31,10 +34,14 @@ def text_generator(
             (backbone weights plus tokenizer).
         tokenizer: the tokenizer, required when `backbone_or_path` is a model (or a folder without
             one).
-        sequence_length: int. Training sequence length; longer examples are truncated.
+        sequence_length: int or None. Training sequence length; longer examples are truncated.
+            Defaults to min(128, the backbone's `max_sequence_length`); a longer one is refused.
         learning_rate: float. AdamW learning rate (fine-tuning wants ~10x less than pretraining).
         weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
         sampler: str. Default sampler of `generate()`.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model.
+        monitor: str or None. Metric of the best model.
+        seed: int or None. Seed of the shuffling.
 
     Example:
     ```python
@@ -57,6 +64,7 @@ def text_generator(
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
-    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length)
+    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length, seed=seed)
     generator.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
+    generator.set_run_options(checkpoint_dir, monitor)
     return generator

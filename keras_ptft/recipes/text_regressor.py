@@ -6,82 +6,10 @@ import os
 from typing import Sequence
 
 import keras
-import keras_hub
-import numpy as np
 
 from keras_ptft.recipes import techniques
-from keras_ptft.recipes.text_classifier import (
-    _normalize_texts,
-    add_checkpoint_callbacks,
-    apply_techniques,
-    resolve_backbone,
-    size_schedule,
-)
-from keras_ptft.training.checkpoints import check_checkpoint_dir
-from keras_ptft.training.shuffling import shuffle_in_memory_inputs
-from keras_ptft.training.optimization import default_compile_kwargs
-
-
-@keras.saving.register_keras_serializable(package="keras_ptft")
-class TextRegressor(keras_hub.models.Task):
-    """A backbone's pooled output, dropout and a linear unit; preprocessing attached.
-
-    Args:
-        backbone: a `keras_ptft.models.Bert` (any backbone with a `pooled_output`).
-        preprocessor: `keras_ptft.data.BertPreprocessor`.
-        dropout: float. Dropout rate before the output unit.
-
-    Example:
-    ```python
-    regressor = TextRegressor(bert, preprocessor=kp.data.BertPreprocessor(vocab))
-    ```
-    """
-
-    def __init__(self, backbone: keras.Model, preprocessor=None, dropout: float = 0.1, **kwargs):
-        # === Config ===
-        self.dropout = dropout
-        # === Layers ===
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), dtype="float32", name="value"
-        )
-        # === Functional Model ===
-        inputs = backbone.input
-        outputs = self.output_dense(self.output_dropout(backbone(inputs)["pooled_output"]))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Compiles with AdamW 5e-5, mean squared error and mean absolute error."""
-        if optimizer == "auto":
-            optimizer = techniques.make_optimizer("adamw", 5e-5, clipnorm=1.0)
-        if loss == "auto":
-            loss = keras.losses.MeanSquaredError()
-        if metrics == "auto":
-            metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **{**default_compile_kwargs(), **kwargs})
-
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, **kwargs):
-        if isinstance(y, (list, tuple, np.ndarray)):
-            y = np.asarray(y, "float32")
-            if not np.all(np.isfinite(y)):
-                raise ValueError("`y` must hold finite numbers for regression.")
-        x = _normalize_texts(x)
-        size_schedule(self, x, y, batch_size, epochs, kwargs.get("steps_per_epoch"))
-        add_checkpoint_callbacks(self, kwargs)
-        x, y, sample_weight, batch_size = shuffle_in_memory_inputs(
-            x, y, kwargs.pop("sample_weight", None), batch_size, kwargs)
-        return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, epochs=epochs, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        return super().evaluate(_normalize_texts(x), y, batch_size=batch_size, **kwargs)
-
-    def predict(self, x, batch_size=None, **kwargs):
-        return super().predict(_normalize_texts(x), batch_size=batch_size, **kwargs)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "dropout": self.dropout}
+from keras_ptft.recipes.text_classifier import apply_techniques, resolve_backbone
+from keras_ptft.tasks.text_regressor import TextRegressor
 
 
 def text_regressor(
@@ -111,6 +39,7 @@ def text_regressor(
     lora_rank: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     monitor: str | None = None,
+    seed: int | None = None,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextRegressor:
@@ -138,7 +67,5 @@ def text_regressor(
         lora_rank=lora_rank, verbose=verbose,
     )
     regressor.compile(**compile_kwargs)
-    if checkpoint_dir is not None:
-        check_checkpoint_dir(regressor, checkpoint_dir)  # refuse a foreign checkpoint now, not at fit
-    regressor.checkpoint_dir, regressor.checkpoint_monitor = checkpoint_dir, monitor
+    regressor.set_run_options(checkpoint_dir, monitor, seed)  # after the techniques, as in text_classifier
     return regressor

@@ -11,14 +11,16 @@ import numpy as np
 
 from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
 from keras_ptft.models.gpt import GPT
-from keras_ptft.training.checkpoints import add_checkpoint_callbacks, set_checkpoint_dir
+from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.validation import check_sequence_length, check_texts
 
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam")
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class CausalLM(keras_hub.models.GPT2CausalLM):
+class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
     """Next-token prediction on raw strings, and `generate()` with a key/value cache.
 
     A thin layer over keras-hub's `CausalLM` machinery: the GPT backbone shares GPT-2's layer
@@ -39,13 +41,15 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
             `keras_ptft.data.bpe_tokenizer(vocab, merges)`. Used to build the preprocessor.
         preprocessor: a `keras_ptft.data.causal_lm_preprocessing.CausalLMPreprocessor`, or None to
             build one from `tokenizer` (or to feed token ids yourself when there is no tokenizer).
-        sequence_length: int. Training sequence length (and default generation length).
+        sequence_length: int or None. Training sequence length (and default generation length);
+            defaults to min(128, `backbone.max_sequence_length`). A longer one is refused.
         checkpoint_dir: str or None. Makes `fit` resumable there: a run killed at any moment and
             started again with the same command continues from its last completed epoch, and the
             best model is kept as `best.keras` (`keras_ptft.training.resumable_callbacks`). A
             folder holding another model's checkpoint is refused. Not saved with the model.
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
             data, else `"loss"`.
+        seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
 
     Example:
     ```python
@@ -69,17 +73,14 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
         backbone: keras.Model,
         tokenizer: keras.layers.Layer | None = None,
         preprocessor: keras.layers.Layer | None = None,
-        sequence_length: int = 128,
+        sequence_length: int | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
+        seed: int | None = None,
         **kwargs,
     ):
         if preprocessor is None and tokenizer is not None:
-            if not isinstance(sequence_length, int) or not 2 <= sequence_length <= backbone.max_sequence_length:
-                raise ValueError(
-                    "`sequence_length` must be an integer in [2, backbone.max_sequence_length="
-                    f"{backbone.max_sequence_length}], received sequence_length={sequence_length!r}."
-                )
+            sequence_length = check_sequence_length(sequence_length, backbone, minimum=2)
             preprocessor = CausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
         # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
         # restored; the sizes matched when the model was saved.
@@ -92,7 +93,7 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
         # A property of this training run, not of the model: not in `get_config`.
-        set_checkpoint_dir(self, checkpoint_dir, monitor)
+        self.set_run_options(checkpoint_dir, monitor, seed)
 
     def compile(
         self,
@@ -137,25 +138,19 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
     # strings (and prompt/response dicts) are tokenized up front and handed to Keras as arrays,
     # which Keras also shuffles every epoch. `tf.data.Dataset`s still go through keras-hub.
 
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
-        kwargs["validation_data"] = validation_data  # decides the default `monitor`
-        add_checkpoint_callbacks(self, kwargs)
-        validation_data = kwargs.pop("validation_data")
-        if self.preprocessor is not None and _is_text(x) and y is None and sample_weight is None:
-            x, y, sample_weight = self.tokenize(x)
-            if validation_data is not None and _is_text(validation_data):
-                validation_data = self.tokenize(validation_data)
-            return keras.Model.fit(self, x, y, batch_size=batch_size or 32, sample_weight=sample_weight,
-                                   validation_data=validation_data, **kwargs)
-        return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight,
-                           validation_data=validation_data, **kwargs)
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
+        if isinstance(x, (str, list, tuple, np.ndarray)):
+            x = check_texts(x, "x", allow_empty=True)
+        return x, y, sample_weight
 
-    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
         if self.preprocessor is not None and _is_text(x) and y is None and sample_weight is None:
+            import tensorflow as tf
+
             x, y, sample_weight = self.tokenize(x)
-            return keras.Model.evaluate(self, x, y, batch_size=batch_size or 32, sample_weight=sample_weight,
-                                        **kwargs)
-        return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+            dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle)
+            return dataset.prefetch(tf.data.AUTOTUNE)
+        return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
 
     def tokenize(self, texts, chunk_size: int = 1024) -> tuple[dict, np.ndarray, np.ndarray]:
         """Runs the preprocessor eagerly: texts (or a prompt/response dict) → `(x, y, sample_weight)`
@@ -164,7 +159,7 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
             count = len(texts["prompts"])
             chunks = [{k: list(v[i : i + chunk_size]) for k, v in texts.items()} for i in range(0, count, chunk_size)]
         else:
-            texts = _check_prompts(texts, "x")
+            texts = check_texts(texts, "x")
             chunks = [texts[i : i + chunk_size] for i in range(0, len(texts), chunk_size)]
         parts = [keras.tree.map_structure(keras.ops.convert_to_numpy, self.preprocessor(c)) for c in chunks]
         x = {key: np.concatenate([p[0][key] for p in parts]) for key in parts[0][0]}
@@ -181,7 +176,7 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
         lm.perplexity(["the cat sat on the mat"])
         ```
         """
-        texts = _check_prompts(texts, "texts")
+        texts = check_texts(texts, "texts")
         if not self.compiled:
             self.compile()
         results = self.evaluate(texts, batch_size=batch_size, verbose=0, return_dict=True)
@@ -226,7 +221,7 @@ class CausalLM(keras_hub.models.GPT2CausalLM):
                 self.generate_function = None  # recompile with the new sampler
         if self.preprocessor is not None:
             single = isinstance(inputs, str)
-            prompts = _check_prompts(inputs, "inputs")
+            prompts = check_texts(inputs, "inputs")
             max_length = self._check_max_length(prompts, max_length)
             stop_token_ids = self._stop_ids(stop_token_ids)
             outputs = super().generate(prompts, max_length=max_length, stop_token_ids=stop_token_ids,
@@ -329,19 +324,6 @@ def _sampler_key(sampler):
     if sampler is None:
         return None
     return type(sampler).__name__, sorted(sampler.get_config().items(), key=str)
-
-
-def _check_prompts(prompts, argument: str) -> list[str]:
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    if isinstance(prompts, np.ndarray):
-        prompts = prompts.tolist()
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise ValueError(f"`{argument}` must be a string or a non-empty list of strings, received {prompts!r}.")
-    for prompt in prompts:
-        if not isinstance(prompt, str):
-            raise ValueError(f"`{argument}` must contain only strings, received {type(prompt).__name__} {prompt!r}.")
-    return list(prompts)
 
 
 def _is_text(x) -> bool:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 from keras_hub.layers import TransformerEncoder
 
-from keras_ptft.models.vit import PatchPositions, check_images, patchify, unpatchify
+from keras_ptft.models.vit import PatchPositions, ViT, patchify, unpatchify
+from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.validation import check_images
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class MaskedImageModeling(keras.Model):
+class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
     """MAE pretraining: mask most patches, encode the rest, reconstruct the masked pixels.
 
     Every step draws new uniform noise per image and masks the patches with the largest noise:
-    exactly `round(mask_ratio * num_patches)` patches per image, a different set for each image
+    exactly `round(mask_rate * num_patches)` patches per image, a different set for each image
     (seeded by `keras.utils.set_random_seed`). The backbone's encoder sees only the visible
     patches. A light decoder (its own width and depth, fixed sine-cosine positions) takes the
     encoded visible tokens plus a shared learned mask token at every masked position and predicts
@@ -29,12 +33,18 @@ class MaskedImageModeling(keras.Model):
     Args:
         backbone: a `keras_ptft.models.ViT` (any backbone with `embed_patches`, `encode`,
             `patch_size`, `image_shape`, `num_patches` and `pooling`).
-        mask_ratio: float. Fraction of patches masked per image, in (0, 1).
+        mask_rate: float. Fraction of patches masked per image, in (0, 1) (the name `MaskedLM`
+            uses too; `mask_ratio=` is still accepted, with a `DeprecationWarning`).
         decoder_dim: int. Width of the decoder.
         decoder_layers: int. Number of decoder blocks.
         decoder_heads: int. Attention heads of the decoder; must divide `decoder_dim`.
         normalize_targets: bool. Normalise each target patch by its mean and variance.
-        seed: int or None. Seed of the masking noise; None follows `keras.utils.set_random_seed`.
+        seed: int or None. Seed of the masking noise and the shuffling; None follows
+            `keras.utils.set_random_seed`.
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model
+            (`keras_ptft.training.resumable_callbacks`). Not saved with the model.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
+            data, else `"loss"`.
 
     Inputs: uint8 images `(batch, height, width, channels)` matching the backbone. `fit(images)`
     needs no labels; a `y` of images, if given, replaces the reconstruction targets.
@@ -52,24 +62,35 @@ class MaskedImageModeling(keras.Model):
     ```
     """
 
+    backbone_cls = ViT
+
     def __init__(
         self,
         backbone: keras.Model,
-        mask_ratio: float = 0.75,
+        mask_rate: float = 0.75,
         decoder_dim: int = 128,
         decoder_layers: int = 2,
         decoder_heads: int = 4,
         normalize_targets: bool = True,
         seed: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        monitor: str | None = None,
+        mask_ratio: float | None = None,
+        preprocessor=None,
         **kwargs,
     ):
+        if preprocessor is not None:
+            raise ValueError("`MaskedImageModeling` takes uint8 images and no `preprocessor`.")
         super().__init__(**kwargs)
-        if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, (int, float)) or not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"`mask_ratio` must be in (0, 1), received mask_ratio={mask_ratio!r}.")
-        num_masked = int(round(mask_ratio * backbone.num_patches))
+        if mask_ratio is not None:  # the first name, kept for old code and saved `.keras` files
+            warnings.warn("`mask_ratio` is deprecated; use `mask_rate`.", DeprecationWarning, stacklevel=2)
+            mask_rate = mask_ratio
+        if isinstance(mask_rate, bool) or not isinstance(mask_rate, (int, float)) or not 0.0 < mask_rate < 1.0:
+            raise ValueError(f"`mask_rate` must be in (0, 1), received mask_rate={mask_rate!r}.")
+        num_masked = int(round(mask_rate * backbone.num_patches))
         if not 0 < num_masked < backbone.num_patches:
             raise ValueError(
-                f"`mask_ratio`={mask_ratio} masks {num_masked} of the backbone's {backbone.num_patches} patches; "
+                f"`mask_rate`={mask_rate} masks {num_masked} of the backbone's {backbone.num_patches} patches; "
                 "at least one patch must be masked and one visible."
             )
         for name, value in (("decoder_dim", decoder_dim), ("decoder_layers", decoder_layers),
@@ -80,7 +101,7 @@ class MaskedImageModeling(keras.Model):
             raise ValueError(f"`decoder_dim` must be divisible by `decoder_heads`, received {decoder_dim} and "
                              f"{decoder_heads}.")
         # === Config ===
-        self.mask_ratio = float(mask_ratio)
+        self.mask_rate = float(mask_rate)
         self.num_masked = num_masked
         self.decoder_dim = decoder_dim
         self.decoder_layers = decoder_layers
@@ -111,6 +132,10 @@ class MaskedImageModeling(keras.Model):
         patch_pixels = self.patch_size * self.patch_size * self.image_shape[2]
         self.decoder_pred = keras.layers.Dense(patch_pixels, kernel_initializer=init, name="decoder_pred")
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Built now, on one blank image: `from_preset` and the checkpoint check read the weights.
+        self(np.zeros((1, *self.image_shape), "uint8"), noise=np.zeros((1, backbone.num_patches), "float32"))
+        # === Training run === (not in `get_config`)
+        self.set_run_options(checkpoint_dir, monitor)
 
     def random_noise(self, batch_size):
         """Uniform noise `(batch, num_patches)`; the `num_masked` largest entries per row are masked."""
@@ -178,19 +203,11 @@ class MaskedImageModeling(keras.Model):
         kwargs = {**default_compile_kwargs(), **kwargs}
         super().compile(optimizer=optimizer, **kwargs)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, **kwargs):
-        if not self.compiled:
-            self.compile()
-        check_images(x, self.image_shape, "x")
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
+        check_images(x, self.image_shape, "x", allow_empty=True)
         if y is not None:
-            check_images(y, self.image_shape, "y")
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        if not self.compiled:
-            self.compile()
-        check_images(x, self.image_shape, "x")
-        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+            check_images(y, self.image_shape, "y", allow_empty=True)
+        return x, y, sample_weight
 
     def reconstruct(self, images, noise=None, return_mask: bool = False):
         """Reconstructs `images` from a random (or `noise`-given) subset of their patches.
@@ -234,16 +251,12 @@ class MaskedImageModeling(keras.Model):
         )
         return result, keras.ops.convert_to_numpy(mask_pixels)[..., 0]
 
-    def save_to_preset(self, path: str | os.PathLike) -> None:
-        """Saves the backbone (config + weights) so `image_classifier(path, ...)` can load it."""
-        self.backbone.save_to_preset(os.fspath(path))
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             {
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "mask_ratio": self.mask_ratio,
+                "mask_rate": self.mask_rate,
                 "decoder_dim": self.decoder_dim,
                 "decoder_layers": self.decoder_layers,
                 "decoder_heads": self.decoder_heads,
@@ -256,6 +269,7 @@ class MaskedImageModeling(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        config.pop("preprocessor", None)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
 

@@ -11,15 +11,15 @@ import keras
 import keras_hub
 import numpy as np
 
-from keras_ptft.training.checkpoints import add_checkpoint_callbacks, set_checkpoint_dir
-from keras_ptft.training.shuffling import shuffle_in_memory_inputs
+from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.validation import check_sequence_length, check_texts
 
 MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class MaskedLM(keras_hub.models.MaskedLM):
+class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
     """Masked-LM pretraining of a BERT-style backbone on raw strings.
 
     Each batch is tokenized and masked on the fly inside `tf.data` (keras-hub's
@@ -35,7 +35,8 @@ class MaskedLM(keras_hub.models.MaskedLM):
         vocabulary: list of str or str. The WordPiece vocabulary (or its file), used to build the
             preprocessor when `preprocessor` is not given.
         preprocessor: a `keras_hub.models.BertMaskedLMPreprocessor`, or None to build one.
-        sequence_length: int. Texts are truncated/padded to this many tokens.
+        sequence_length: int or None. Texts are truncated/padded to this many tokens; defaults to
+            min(128, `backbone.max_sequence_length`). A longer one than the backbone's is refused.
         mask_rate: float. The fraction of (non-special) tokens selected for prediction.
         lowercase: bool. Lower-case (and, by default, strip accents) before tokenizing.
         strip_accents: bool or None. Defaults to `lowercase` (BERT's uncased convention).
@@ -45,6 +46,7 @@ class MaskedLM(keras_hub.models.MaskedLM):
             folder holding another model's checkpoint is refused. Not saved with the model.
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
             data, else `"loss"`.
+        seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
 
     Example:
     ```python
@@ -64,12 +66,13 @@ class MaskedLM(keras_hub.models.MaskedLM):
         backbone: keras.Model,
         vocabulary: Sequence[str] | str | None = None,
         preprocessor: keras.layers.Layer | None = None,
-        sequence_length: int = 128,
+        sequence_length: int | None = None,
         mask_rate: float = 0.15,
         lowercase: bool = True,
         strip_accents: bool | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
+        seed: int | None = None,
         **kwargs,
     ):
         if preprocessor is None:
@@ -80,11 +83,13 @@ class MaskedLM(keras_hub.models.MaskedLM):
                 )
             preprocessor = masked_lm_preprocessor(
                 vocabulary,
-                sequence_length=sequence_length,
+                sequence_length=check_sequence_length(sequence_length, backbone, minimum=3),
                 mask_rate=mask_rate,
                 lowercase=lowercase,
                 strip_accents=strip_accents,
             )
+        else:
+            check_sequence_length(preprocessor.sequence_length, backbone, "preprocessor.sequence_length", minimum=3)
         # While a `.keras` file loads, the tokenizer exists before its vocabulary asset is
         # restored; the sizes matched when the model was saved.
         has_vocabulary = getattr(preprocessor.tokenizer, "vocabulary", None) is not None
@@ -118,7 +123,7 @@ class MaskedLM(keras_hub.models.MaskedLM):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Training run === (a property of this run, not of the model: not in `get_config`)
-        set_checkpoint_dir(self, checkpoint_dir, monitor)
+        self.set_run_options(checkpoint_dir, monitor, seed)
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """Compiles with pretraining defaults: AdamW (lr 5e-4, weight decay 0.01, no decay on
@@ -137,19 +142,17 @@ class MaskedLM(keras_hub.models.MaskedLM):
         kwargs = {**default_compile_kwargs(), **kwargs}
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
 
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        if isinstance(x, (list, np.ndarray)) or isinstance(x, str):
-            x = _check_texts(x, "x")
-        add_checkpoint_callbacks(self, kwargs)
-        x, y, sample_weight, batch_size = shuffle_in_memory_inputs(
-            x, y, kwargs.pop("sample_weight", None), batch_size, kwargs)
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
+        if isinstance(x, (str, list, tuple, np.ndarray)):
+            x = check_texts(x, "x", allow_empty=True)
+        return x, y, sample_weight
+
+    def fit(self, *args, **kwargs):
         with warnings.catch_warnings():
             # The pooler is not part of the masked-LM objective; Keras would warn about it on
             # every run.
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooled_dense")
-            return super().fit(x, y, batch_size=batch_size, **kwargs)
+            return super().fit(*args, **kwargs)
 
     # === Inference: fill-mask and cloze ===
 
@@ -170,7 +173,7 @@ class MaskedLM(keras_hub.models.MaskedLM):
         # [[[('mat', 0.61), ('log', 0.2), ('the', 0.03)]]]
         ```
         """
-        texts = _check_texts(texts, "texts")
+        texts = check_texts(texts, "texts")
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"`top_k` must be a positive integer, received top_k={top_k!r}.")
         encoded = [self._encode_with_masks(text, "texts") for text in texts]
@@ -205,13 +208,13 @@ class MaskedLM(keras_hub.models.MaskedLM):
         mlm.score_candidates("the cat sat on the [MASK]", ["mat", "log", "sky"])[0][0]
         ```
         """
-        (text,) = _check_texts(text_with_one_blank, "text_with_one_blank")
+        (text,) = check_texts(text_with_one_blank, "text_with_one_blank")
         if text.count(MASK_TOKEN) != 1:
             raise ValueError(
                 f"`text_with_one_blank` must contain exactly one {MASK_TOKEN}, received "
                 f"{text.count(MASK_TOKEN)} in {text!r}."
             )
-        candidates = _check_texts(candidates, "candidates")
+        candidates = check_texts(candidates, "candidates")
         before, after = text.split(MASK_TOKEN)
         tokenizer = self.preprocessor.tokenizer
         mask_id = tokenizer.mask_token_id
@@ -250,7 +253,7 @@ class MaskedLM(keras_hub.models.MaskedLM):
         if not text.strip():
             return []
         ids = self.preprocessor.tokenizer([text])
-        return [int(i) for i in keras.ops.convert_to_numpy(_to_dense_row(ids))]
+        return [int(i) for i in keras.ops.convert_to_numpy(to_dense_row(ids))]
 
     def _encode_with_masks(self, text: str, argument: str) -> tuple[list[int], list[int]]:
         # `[MASK]` is split out before tokenizing: lower-casing would otherwise turn it into an
@@ -341,28 +344,18 @@ def mask_slots(sequence_length: int, mask_rate: float) -> int:
     return min(sequence_length, max(1, math.ceil(mean + 3 * math.sqrt(mean * (1 - mask_rate)))))
 
 
-def _check_texts(texts, argument: str) -> list[str]:
-    if isinstance(texts, str):
-        texts = [texts]
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    if not isinstance(texts, (list, tuple)) or not texts:
-        raise ValueError(f"`{argument}` must be a string or a non-empty list of strings, received {texts!r}.")
-    for text in texts:
-        if not isinstance(text, str):
-            raise ValueError(
-                f"`{argument}` must contain only strings, received {type(text).__name__} {text!r}."
-            )
-    return list(texts)
-
-
-def _to_dense_row(ids):
+def to_dense_row(ids) -> np.ndarray:
+    """The first row of a tokenizer's output as an int32 array."""
     # The tokenizer returns a ragged batch on TF and a list of lists elsewhere.
     if hasattr(ids, "to_list"):
         return np.array(ids.to_list()[0], "int32")
     if isinstance(ids, list):
         return np.array(ids[0], "int32")
     return np.asarray(ids)[0]
+
+
+# The old private name, still imported by `export/masked_lm.py`; use `to_dense_row`.
+_to_dense_row = to_dense_row
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:

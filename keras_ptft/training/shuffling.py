@@ -11,8 +11,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_ptft.validation import num_examples
 
-def shuffled_batches(x, y=None, sample_weight=None, batch_size: int | None = None, seed: int | None = None):
+
+def shuffled_batches(x, y=None, sample_weight=None, batch_size: int | None = None, seed: int | None = None,
+                     shuffle: bool = True):
     """In-memory examples as a `tf.data.Dataset` of batches, reshuffled every epoch.
 
     Args:
@@ -21,6 +24,7 @@ def shuffled_batches(x, y=None, sample_weight=None, batch_size: int | None = Non
         sample_weight: per-example weights or None.
         batch_size: int or None. Batch size; None for 32, Keras' default.
         seed: int or None. Shuffling seed; None follows `keras.utils.set_random_seed`.
+        shuffle: bool. False keeps the given order (for evaluation and prediction).
 
     Returns:
         A `tf.data.Dataset` yielding `x`, `(x, y)` or `(x, y, sample_weight)` batches.
@@ -34,6 +38,8 @@ def shuffled_batches(x, y=None, sample_weight=None, batch_size: int | None = Non
 
     data = keras.utils.pack_x_y_sample_weight(_as_sliceable(x), _as_sliceable(y), _as_sliceable(sample_weight))
     dataset = tf.data.Dataset.from_tensor_slices(data)
+    if not shuffle:
+        return dataset.batch(batch_size or 32)
     count = int(dataset.cardinality())
     return dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).batch(batch_size or 32)
 
@@ -53,18 +59,30 @@ def shuffle_in_memory_inputs(x, y, sample_weight, batch_size, kwargs: dict):
     if split:
         if kwargs.get("validation_data") is not None:
             raise ValueError("Pass either `validation_split` or `validation_data`, not both.")
-        total = len(x[0] if isinstance(x, tuple) else x)
-        cut = total - int(round(total * float(split)))
-        if not 0 < cut < total:
-            raise ValueError(f"`validation_split`={split} leaves no training or no validation examples "
-                             f"of {total}.")
-        head = lambda part: _slice(part, slice(None, cut))  # noqa: E731
-        tail = lambda part: _slice(part, slice(cut, None))  # noqa: E731
-        kwargs["validation_data"] = tuple(v for v in (tail(x), tail(y), tail(sample_weight)) if v is not None)
-        x, y, sample_weight = head(x), head(y), head(sample_weight)
+        (x, y, sample_weight), kwargs["validation_data"] = split_validation(x, y, sample_weight, split)
     if not shuffle:
         return x, y, sample_weight, batch_size
     return shuffled_batches(x, y, sample_weight, batch_size), None, None, None
+
+
+def split_validation(x, y, sample_weight, validation_split: float):
+    """Cuts the last `validation_split` of in-memory examples off as validation data, as Keras
+    does: returns `((x, y, sample_weight), validation_data)`.
+
+    Example:
+    ```python
+    (x, y, _), validation_data = split_validation(texts, labels, None, 0.2)
+    ```
+    """
+    total = num_examples(x)
+    cut = total - int(round(total * float(validation_split)))
+    if not 0 < cut < total:
+        raise ValueError(f"`validation_split`={validation_split} leaves no training or no validation examples "
+                         f"of {total}.")
+    head = lambda part: _slice(part, slice(None, cut))  # noqa: E731
+    tail = lambda part: _slice(part, slice(cut, None))  # noqa: E731
+    validation = tuple(v for v in (tail(x), tail(y), tail(sample_weight)) if v is not None)
+    return (head(x), head(y), head(sample_weight)), validation
 
 
 def _is_in_memory(x) -> bool:
@@ -88,4 +106,6 @@ def _slice(part, where: slice):
         return None
     if isinstance(part, tuple):
         return tuple(_slice(p, where) for p in part)
+    if isinstance(part, dict):
+        return {k: _slice(v, where) for k, v in part.items()}
     return part[where]

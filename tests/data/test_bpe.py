@@ -106,3 +106,14 @@ def test_sentencepiece_corpus_too_small():
     pytest.importorskip("sentencepiece")
     with pytest.raises(ValueError, match="vocabulary_size=5000"):
         kp.data.train_sentencepiece(["a b c"] * 3, vocabulary_size=5000)
+
+
+@pytest.mark.parametrize("train", [kp.data.train_bpe, kp.data.train_sentencepiece])
+def test_missing_paths_are_refused_not_learned(train, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"file paths.*'/nonexistent/file\.txt'"):
+        train(["/nonexistent/file.txt"], vocabulary_size=300)
+    with pytest.raises(FileNotFoundError, match=r"'data/corpus\.txt'"):
+        train("data/corpus.txt", vocabulary_size=300)
+    (tmp_path / "cut.txt.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 6)
+    with pytest.raises(ValueError, match=r"cut\.txt\.gz' is a (truncated|corrupt) gzip file"):
+        train(str(tmp_path / "cut.txt.gz"), vocabulary_size=300)

@@ -136,3 +136,31 @@ def test_reserved_tokens_are_checked():
         train_wordpiece(["the cat"], vocabulary_size=20, reserved_tokens="[PAD]")
     with pytest.raises(ValueError, match="`reserved_tokens` must hold distinct"):
         train_wordpiece(["the cat"], vocabulary_size=20, reserved_tokens=["[PAD]", "[PAD]"])
+
+
+def test_a_list_of_missing_paths_is_refused_not_learned(tmp_path):
+    # Before: the vocabulary was learned from the characters of the path.
+    with pytest.raises(FileNotFoundError, match=r"looks like a list of file paths.*'/nonexistent/file\.txt'"):
+        train_wordpiece(["/nonexistent/file.txt"], vocabulary_size=20)
+    real = tmp_path / "a.txt"
+    real.write_text("the cat sat\n" * 20, encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"1 of them are not files: \['corpus/b\.txt'\]"):
+        train_wordpiece([str(real), "corpus/b.txt"], vocabulary_size=20)
+    # Documents that merely contain a slash or end in a word are text, as before.
+    vocabulary = train_wordpiece(["cats and/or dogs sat"] * 20 + ["read the notes.txt"] * 20, vocabulary_size=40)
+    assert "cats" in vocabulary and "dogs" in vocabulary
+
+
+def test_a_corrupt_gzip_corpus_is_named(tmp_path):
+    good = tmp_path / "corpus.txt.gz"
+    with gzip.open(good, "wt", encoding="utf-8") as handle:
+        handle.write("the cat sat on the mat\n" * 3000)
+    (tmp_path / "cut.txt.gz").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"`texts_or_files`: '.*cut\.txt\.gz' is a truncated gzip file"):
+        train_wordpiece(str(tmp_path / "cut.txt.gz"), vocabulary_size=20)
+    (tmp_path / "plain.txt.gz").write_text("the cat\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"plain\.txt\.gz' is not a gzip file"):
+        train_wordpiece([pathlib.Path(tmp_path / "plain.txt.gz")], vocabulary_size=20)
+    (tmp_path / "latin1.txt").write_bytes("café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.txt' is not UTF-8 text"):
+        load_vocabulary(tmp_path / "latin1.txt")

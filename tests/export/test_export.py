@@ -81,12 +81,12 @@ def test_quantized_tflite_exports(classifier, tmp_path):
 @pytest.mark.parametrize("quantization", [None, "dynamic_int8"])
 def test_parity_failure_is_loud_and_writes_nothing(classifier, tmp_path, monkeypatch, quantization):
     """The decision logic on figures `verify` reports (verify itself is tested on real artifacts)."""
-    import keras_ptft.export.tflite as tflite
-    verify_module = sys.modules["keras_ptft.export.verify"]  # the package exports a function of that name
+    import keras_ptft.export.formats.tflite as tflite
+    export_module = sys.modules["keras_ptft.export.export"]  # the package exports a function of that name
 
     monkeypatch.setattr(tflite, "token_model", lambda *args: b"not converted: verify is faked")
     figures = {"max_abs_diff": 2e-4, "label_agreement": 0.98, "examples": 100}
-    monkeypatch.setattr(verify_module, "verify", lambda *args, **kwargs: {"tflite": figures})
+    monkeypatch.setattr(export_module, "verify", lambda *args, **kwargs: {"tflite": figures})
     with pytest.raises(ExportCheckFailed, match="tolerance" if quantization is None else "label agreement"):
         export(classifier, tmp_path / "out", formats=["tflite"], quantization=quantization, save_keras=False)
     assert os.listdir(tmp_path) == []
@@ -97,12 +97,12 @@ def test_parity_failure_is_loud_and_writes_nothing(classifier, tmp_path, monkeyp
 
 
 def test_interrupted_export_leaves_nothing_that_looks_complete(classifier, tmp_path, monkeypatch):
-    from keras_ptft.export import tflite
+    from keras_ptft.export.kinds import text_classifier
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tflite, "text_model", killed)
+    monkeypatch.setattr(text_classifier, "text_model", killed)
     with pytest.raises(KeyboardInterrupt):  # killed after the vocabulary file was written
         export(classifier, tmp_path / "out", formats=["tflite_text"])
     assert os.listdir(tmp_path) == []

@@ -15,7 +15,9 @@ def test_saved_model_takes_uint8_images_and_matches_keras(tmp_path):
     vit = ViT(image_shape=(8, 8, 1), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
     classifier = image_classifier(vit, num_classes=3, label_names=["a", "b", "c"])
     images = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 1)).astype("uint8")
-    path = export_image_classifier(classifier, tmp_path / "clf")
+    with pytest.warns(DeprecationWarning, match="export_image_classifier"):
+        path = export_image_classifier(classifier, tmp_path / "clf")  # deprecated: returns path/1 as before
+    assert path == str(tmp_path / "clf" / "1")
     served = tf.saved_model.load(path).signatures["serving_default"]
     outputs = served(images=tf.constant(images))
     expected = classifier.predict(images, verbose=0)
@@ -28,5 +30,5 @@ def test_saved_model_takes_uint8_images_and_matches_keras(tmp_path):
     assert manifest["kind"] == "image_classifier" and sorted(manifest["artifacts"]) == ["saved_model"]
     assert manifest["raw_input"]["images"] == {"dtype": "uint8", "shape": [None, 8, 8, 1]}
     assert manifest["artifacts"]["saved_model"]["parity"]["max_abs_diff"] <= 1e-4
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError), pytest.warns(DeprecationWarning):
         export_image_classifier(classifier, tmp_path / "clf", overwrite=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_ptft.export import export
-from keras_ptft.export.tflite import SENTINEL_SCALE
+from keras_ptft.export.formats.tflite import SENTINEL_SCALE
 
 from export_helpers import toy_sentiment
 

@@ -62,7 +62,7 @@ def test_predictor_and_cli_predict_on_onnx(onnx_export, classifier, capsys):
 def test_truncated_onnx_file_is_reported(onnx_export, tmp_path):
     import shutil
 
-    from keras_ptft.export.onnx import OnnxRunner
+    from keras_ptft.export import OnnxRunner
 
     copy = tmp_path / "copy"
     shutil.copytree(onnx_export, copy)
@@ -76,14 +76,15 @@ def test_truncated_onnx_file_is_reported(onnx_export, tmp_path):
 
 @pytest.mark.slow
 def test_image_classifier_onnx_takes_uint8_and_fails_loudly_beyond_tolerance(tmp_path):
-    from keras_ptft.export.onnx import OnnxRunner
+    from keras_ptft.export import OnnxRunner
     from keras_ptft.models import ViT
     from keras_ptft.recipes import image_classifier
 
     keras.utils.set_random_seed(3)
     vit = ViT(image_shape=(8, 8, 1), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
     classifier = image_classifier(vit, num_classes=3, label_names=["a", "b", "c"])
-    export_image_classifier(classifier, tmp_path / "shapes", onnx=True)
+    with pytest.warns(DeprecationWarning, match="export_image_classifier"):
+        export_image_classifier(classifier, tmp_path / "shapes", onnx=True)
     manifest = json.load(open(tmp_path / "shapes" / "manifest.json"))
     assert manifest["artifacts"]["onnx"]["inputs"] == {"images": "uint8[batch, 8, 8, 1]"}
     assert manifest["artifacts"]["onnx"]["parity"]["max_abs_diff"] <= 1e-4
@@ -99,12 +100,12 @@ def test_image_classifier_onnx_takes_uint8_and_fails_loudly_beyond_tolerance(tmp
     assert predicted["label_names"] == [["a", "b", "c"][i] for i in expected.argmax(-1)]
     # A negative tolerance can never be met: the check must fire and leave no folder behind.
     with pytest.raises(ExportCheckFailed, match="onnx: max"):
-        export_image_classifier(classifier, tmp_path / "strict", onnx=True, tolerance=-1.0)
+        export(classifier, tmp_path / "strict", formats=["saved_model", "onnx"], tolerance=-1.0)
     assert not os.path.exists(tmp_path / "strict")
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]
 
 
 def test_onnx_rejects_models_it_cannot_export():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="text and image classifiers"):
+    with pytest.raises(ValueError, match="no exporter"):
         write_onnx(model, "unused.onnx")

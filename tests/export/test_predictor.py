@@ -42,7 +42,7 @@ def test_corrupted_saved_model_weights_are_reported(copy):
 
 
 def test_a_truncated_file_without_manifest_check_still_fails_clearly(copy):
-    from keras_ptft.export.tflite import TFLiteRunner
+    from keras_ptft.export.formats.tflite import TFLiteRunner
 
     path = copy / "tflite" / "model.tflite"
     path.write_bytes(path.read_bytes()[:100])

@@ -82,6 +82,6 @@ def test_bad_requests_get_4xx_and_the_server_survives(server):
     assert status == 400 and "max_length" in body["error"]
     assert request(server, "POST", "/predict", {"texts": ["x" * 5000]})[0] == 413
     assert request(server, "GET", "/nothing")[0] == 404
-    assert request(server, "POST", "/health", {})[0] == 404
+    assert request(server, "POST", "/health", {})[0] == 405
     status, body = request(server, "POST", "/predict", {"text": "still alive"})
     assert status == 200 and len(body["predictions"]) == 1

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_ptft.data import BertPreprocessor
-from keras_ptft.export.text_ops import KNOWN_DIFFERENCES, FastBertPacker, check_fast_tokenizer_compatible
+from keras_ptft.export.kinds.text_ops import KNOWN_DIFFERENCES, FastBertPacker, check_fast_tokenizer_compatible
 
 from export_helpers import MULTILINGUAL
 

@@ -92,7 +92,7 @@ def test_bad_inputs():
         classifier.predict(images[..., :1])
     with pytest.raises(ValueError, match=r"labels in \[0, num_classes=2\)"):
         classifier.fit(images, labels + 5, verbose=0)
-    with pytest.raises(ValueError, match="one label per image"):
+    with pytest.raises(ValueError, match="`x` has 8, `y` has 3"):
         classifier.fit(images, labels[:3], verbose=0)
     with pytest.raises(FileNotFoundError):
         image_classifier("no/such/folder", num_classes=2)

@@ -6,7 +6,7 @@ import keras
 from keras_ptft.models import Bert
 from keras_ptft.recipes import SparseMacroF1, TextClassifier, text_classifier
 from keras_ptft.tasks import MaskedLM
-from keras_ptft.training import WarmupDecay
+from keras_ptft.schedules import WarmupDecay
 
 # Sentiment-like toy task: the label is carried by one word.
 POSITIVE = ["big", "cat"]
@@ -110,7 +110,7 @@ def test_bad_inputs_name_the_argument(toy_vocabulary, tmp_path):
     classifier = text_classifier(backbone, 2, vocabulary=toy_vocabulary, sequence_length=12)
     with pytest.raises(ValueError, match=r"`y` must hold labels in \[0, num_classes=2\)"):
         classifier.fit(["a", "b"], [0, 2], verbose=0)
-    with pytest.raises(ValueError, match="`x` must be raw strings"):
+    with pytest.raises(ValueError, match="`x` must hold only strings"):
         classifier.fit([1, 2], [0, 1], verbose=0)
     with pytest.raises(ValueError, match="num_classes=2"):
         classifier.fit(tf.data.Dataset.from_tensor_slices((["a", "b"], [0, 5])).batch(2), epochs=1, verbose=0)

@@ -132,7 +132,7 @@ def test_serialization_round_trip(bpe, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(inputs=[]), "non-empty"),
+        (dict(inputs=[]), "`inputs` must hold at least one text"),
         (dict(inputs=["the dog lay on the rug"], max_length=4), "larger than the longest prompt"),
         (dict(inputs=["the"], max_length=99), "max_sequence_length"),
         (dict(inputs=["the"], sampler="nucleus"), "sampler"),

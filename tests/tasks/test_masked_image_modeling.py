@@ -41,7 +41,7 @@ def numpy_loss(reconstruction, mask, target_images, normalize):
 
 @pytest.mark.parametrize("ratio,expected", [(0.75, 12), (0.5, 8), (0.3, 5)])
 def test_masking_covers_the_ratio_exactly_and_differs_per_image(ratio, expected):
-    task = make_task(mask_ratio=ratio)
+    task = make_task(mask_rate=ratio)
     mask = keras.ops.convert_to_numpy(task(images(8))["mask"])
     assert mask.shape == (8, 16)
     np.testing.assert_array_equal(mask.sum(axis=1), expected)
@@ -137,7 +137,7 @@ def test_reconstruction_loss_decreases_and_reconstruct(tmp_path):
 
 
 def test_config_round_trip():
-    task = make_task(mask_ratio=0.6, normalize_targets=False, seed=3)
+    task = make_task(mask_rate=0.6, normalize_targets=False, seed=3)
     clone = MaskedImageModeling.from_config(task.get_config())
     assert clone.get_config() == task.get_config()
     noise = np.random.default_rng(0).random((2, 16)).astype("float32")
@@ -149,9 +149,19 @@ def test_config_round_trip():
 
 
 @pytest.mark.parametrize("ratio", [0.0, 1.0, 1.5, -0.1, "0.5"])
-def test_bad_mask_ratio(ratio):
-    with pytest.raises(ValueError, match="`mask_ratio` must be in \\(0, 1\\)"):
-        make_task(mask_ratio=ratio)
+def test_bad_mask_rate(ratio):
+    with pytest.raises(ValueError, match="`mask_rate` must be in \\(0, 1\\)"):
+        make_task(mask_rate=ratio)
+
+
+def test_mask_ratio_is_a_deprecated_alias_of_mask_rate():
+    with pytest.warns(DeprecationWarning, match="use `mask_rate`"):
+        task = make_task(mask_ratio=0.5)
+    assert task.mask_rate == 0.5 and task.num_masked == 8
+    old_config = {**task.get_config(), "mask_ratio": 0.25}  # a `.keras` file saved before the rename
+    del old_config["mask_rate"]
+    with pytest.warns(DeprecationWarning):
+        assert MaskedImageModeling.from_config(old_config).num_masked == 4
 
 
 def test_bad_images():

@@ -160,7 +160,7 @@ def test_bad_inputs_name_the_argument(toy_vocabulary):
     with pytest.raises(ValueError, match="vocabulary_size"):
         MaskedLM(Bert(vocabulary_size=99, num_layers=1, num_heads=1, hidden_dim=4, intermediate_dim=4),
                  vocabulary=toy_vocabulary)
-    with pytest.raises(ValueError, match="`x` must contain only strings"):
+    with pytest.raises(ValueError, match="`x` must hold only strings"):
         mlm.fit([1, 2, 3], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="mask_rate"):
         make_mlm(toy_vocabulary, mask_rate=1.5)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import keras
-from keras_ptft.training import WarmupDecay
+from keras_ptft.schedules import WarmupDecay
 
 
 def reference(step, peak, total, warmup, decay, end=0.0):

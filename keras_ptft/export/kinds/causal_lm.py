@@ -30,7 +30,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ptft.export.kinds import ExportKind, register_kind
+from keras_ptft.export.base import ExportKind, KindRunner, register_kind
+from keras_ptft.export.formats import tflite
+from keras_ptft.export.formats.saved_model import load_signature
+from keras_ptft.export.kinds.common import check_texts, token_ids
 
 
 def greedy_generate(lm, token_ids: tf.Tensor, padding_mask: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -74,6 +77,101 @@ def greedy_generate(lm, token_ids: tf.Tensor, padding_mask: tf.Tensor) -> dict[s
     return {"token_ids": token_ids, "padding_mask": tf.cast(after_end == 0, tf.int32)}
 
 
+class CausalLMRunner(KindRunner):
+    """Runs a causal-LM export (SavedModel or TFLite) on prompt strings."""
+
+    input_fields = ("prompts", "prompt")
+    option_fields = predict_options = ("max_length",)
+
+    def __init__(self, path, manifest, format, artifact):
+        super().__init__(path, manifest, format, artifact)
+        self.max_length = manifest["generation"]["max_length"]
+        self._preprocessor = None
+        if format == "saved_model":
+            self.signature = load_signature(artifact, "generate")  # keras-hub's BPE uses tensorflow-text's regex ops
+            return
+        self.runner = tflite.TFLiteRunner(artifact)
+
+    @property
+    def preprocessor(self):
+        """The export's tokenizer and packer, rebuilt from `vocabulary.json` and `merges.txt`."""
+        if self._preprocessor is None:
+            from keras_ptft.data.bpe import bpe_tokenizer
+            from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
+
+            with open(os.path.join(self.path, self.manifest["vocabulary_file"]), encoding="utf-8") as handle:
+                vocabulary = json.load(handle)
+            with open(os.path.join(self.path, self.manifest["merges_file"]), encoding="utf-8") as handle:
+                merges = [line for line in handle.read().split("\n") if line]
+            self._preprocessor = CausalLMPreprocessor(
+                bpe_tokenizer(vocabulary, merges), sequence_length=self.max_length,
+                add_start_token=self.manifest["preprocessing"]["add_start_token"])
+        return self._preprocessor
+
+    @property
+    def tokenizer(self):
+        return self.preprocessor.tokenizer
+
+    def predict(self, prompts, max_length: int | None = None) -> dict:
+        """Greedy continuations; `max_length` (at most the export's) stops them earlier.
+
+        The artifact always decodes to the export's `max_length`; greedy decoding is causal, so
+        its first `max_length` tokens are exactly what a shorter generation gives.
+        """
+        prompts = check_texts(prompts, "prompts", allow_str=True)
+        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
+                                       or not 2 <= max_length <= self.max_length):
+            raise ValueError(f"`max_length` must be an integer in [2, {self.max_length}] (this export generates "
+                             f"up to {self.max_length} tokens), received {max_length!r}.")
+        if self.format == "saved_model":
+            outputs = self.signature(prompts=tf.constant(prompts, tf.string))
+            outputs = {"texts": [text.decode("utf-8", errors="replace") for text in outputs["texts"].numpy()],
+                       "token_ids": outputs["token_ids"].numpy(), "padding_mask": outputs["padding_mask"].numpy()}
+        else:
+            features = self._pack(prompts, self.max_length)
+            outputs = self.runner(**features)
+            outputs = {"texts": self._texts(outputs["token_ids"], outputs["padding_mask"]),
+                       "token_ids": outputs["token_ids"], "padding_mask": outputs["padding_mask"]}
+        if max_length is None or max_length == self.max_length:
+            return outputs
+        self._pack(prompts, max_length)  # only checks that every prompt leaves room
+        token_ids, padding_mask = outputs["token_ids"][:, :max_length], outputs["padding_mask"][:, :max_length]
+        return {"texts": self._texts(token_ids, padding_mask), "token_ids": token_ids, "padding_mask": padding_mask}
+
+    def _pack(self, prompts, max_length: int) -> dict:
+        features = self.preprocessor.generate_preprocess(prompts, sequence_length=self.max_length)
+        features = {name: np.asarray(value, np.int32) for name, value in features.items()}
+        if (features["padding_mask"].sum(-1) >= max_length).any():
+            raise ValueError(f"A prompt fills all max_length={max_length} tokens; "
+                             "shorten it to leave room to generate.")
+        return features
+
+    def _texts(self, token_ids, padding_mask) -> list[str]:
+        keep = padding_mask.astype(bool)
+        for special in self.tokenizer.special_token_ids:
+            keep &= token_ids != special
+        texts = [self.tokenizer.detokenize(row[mask].tolist()) for row, mask in zip(token_ids, keep)]
+        return [text if isinstance(text, str) else np.asarray(text).item().decode("utf-8", "replace")
+                for text in texts]
+
+    @classmethod
+    def check_options(cls, options, manifest) -> None:
+        if "max_length" in options:
+            limit = manifest["generation"]["max_length"]
+            value = options["max_length"]
+            if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= limit:
+                raise ValueError(f'"max_length" must be an integer from 2 to {limit} (this export generates up to '
+                                 f"{limit} tokens), received {value!r}")
+
+    @classmethod
+    def format_predictions(cls, inputs, outputs, options, label_names) -> list[dict]:
+        return [{"prompt": prompt, "text": text} for prompt, text in zip(inputs, outputs["texts"])]
+
+    @classmethod
+    def health(cls, manifest) -> dict:
+        return {"max_length": manifest["generation"]["max_length"]}
+
+
 @register_kind
 class CausalLMKind(ExportKind):
     """`keras_ptft.tasks.CausalLM`: prompts → greedy continuations up to `max_length` tokens.
@@ -92,6 +190,7 @@ class CausalLMKind(ExportKind):
 
     name = "causal_lm"
     formats = default_formats = ("saved_model", "tflite")
+    runner = CausalLMRunner
 
     @classmethod
     def matches(cls, model) -> bool:
@@ -139,15 +238,13 @@ class CausalLMKind(ExportKind):
     # === Artifacts ===
 
     def check_data(self, data, argument: str):
-        from keras_ptft.export.export import _check_texts
-
-        return _check_texts(data, argument)
+        return check_texts(data, argument)
 
     def probe_data(self) -> list[str]:
         # Prompts that leave room to generate at this `max_length`.
         prompts = ["", "the", "a fine, moving film", "Un café crème", "这部电影", "it's not bad... actually"]
         return [prompt for prompt in prompts
-                if len(_as_ids(self.tokenizer(prompt))) + int(self.preprocessor.add_start_token) < self.max_length]
+                if len(token_ids(self.tokenizer, prompt)) + int(self.preprocessor.add_start_token) < self.max_length]
 
     def write_artifact(self, name, target, quantization, representative_data) -> dict:
         if name == "saved_model":
@@ -180,29 +277,25 @@ class CausalLMKind(ExportKind):
                 "max_length": self.max_length}
 
     def _write_tflite(self, file: str, quantization, representative_data) -> dict:
-        from keras_ptft.export.tflite import _convert
-
         specs = self.token_input_specs()
         function = tf.function(
             lambda token_ids, padding_mask: self.generate({"token_ids": token_ids, "padding_mask": padding_mask}),
             input_signature=[specs["token_ids"], specs["padding_mask"]], autograph=False)
 
         def calibration():
-            for prompt in list(representative_data)[:200]:
+            for prompt in list(representative_data)[: tflite.CALIBRATION_EXAMPLES]:
                 features = self.preprocess(tf.constant([prompt]))
                 yield {name: np.asarray(value, np.int32) for name, value in features.items()}
 
         try:
             # The backbone, not the task: the task also tracks the tokenizer's lookup tables,
             # whose initializers the converter cannot lower (and the graph does not use).
-            blob = _convert(function, self.model.backbone, quantization,
-                            calibration if representative_data is not None else None, custom_ops=False)
+            blob = tflite.convert(function, self.model.backbone, quantization,
+                                  calibration if representative_data is not None else None)
         except Exception as error:  # the converter raises bare Exceptions (ConverterError)
             raise ValueError(f"TFLite conversion of the causal LM failed with quantization={quantization!r}: "
                              f"{str(error)[:500]}") from None
-        os.makedirs(os.path.dirname(file), exist_ok=True)
-        with open(file, "wb") as handle:
-            handle.write(blob)
+        tflite.write_tflite(file, blob)
         return {"signature": "serving_default", "quantization": quantization, "max_length": self.max_length,
                 "inputs": {name: f"int32[batch, {self.max_length}]" for name in specs},
                 "outputs": {"token_ids": f"int32[batch, {self.max_length}]",
@@ -249,26 +342,22 @@ class CausalLMKind(ExportKind):
             self.model.sampler = compiled_sampler
         return {"token_ids": np.asarray(outputs["token_ids"]), "prompt_mask": np.asarray(features["padding_mask"])}
 
-    def verify_artifacts(self, path, data, formats, batch_size) -> dict:
-        from keras_ptft.export.predictor import Predictor, read_manifest
+    def bind_manifest(self, manifest) -> None:
+        self.max_length = manifest["generation"]["max_length"]
 
-        self.max_length = read_manifest(path)["generation"]["max_length"]
-        results = {}
-        batches = [data[i : i + batch_size] for i in range(0, len(data), batch_size)]
-        expected = [self.reference(batch) for batch in batches]
-        for name in formats:
-            predictor = Predictor(path, format=name)
-            agree = total = same = 0
-            for batch, reference in zip(batches, expected):
-                exported = predictor.predict(batch)["token_ids"]
-                generated = reference["prompt_mask"] == 0
-                equal = (exported == reference["token_ids"]) | ~generated
-                agree += int(((exported == reference["token_ids"]) & generated).sum())
-                total += int(generated.sum())
-                same += int(equal.all(axis=-1).sum())
-            results[name] = {"token_agreement": agree / max(total, 1), "sequence_agreement": same / len(data),
-                             "examples": len(data)}
-        return results
+    def parity(self, predict, data, batch_size) -> dict:
+        agree = total = same = 0
+        for start in range(0, len(data), batch_size):
+            batch = data[start : start + batch_size]
+            reference = self.reference(batch)
+            exported = predict(batch)["token_ids"]
+            generated = reference["prompt_mask"] == 0
+            equal = (exported == reference["token_ids"]) | ~generated
+            agree += int(((exported == reference["token_ids"]) & generated).sum())
+            total += int(generated.sum())
+            same += int(equal.all(axis=-1).sum())
+        return {"token_agreement": agree / max(total, 1), "sequence_agreement": same / len(data),
+                "examples": len(data)}
 
     def parity_failure(self, name, entry, figures, tolerance, min_label_agreement) -> str | None:
         # A float artifact runs the same float32 arithmetic, so every greedy token must agree; a
@@ -277,101 +366,3 @@ class CausalLMKind(ExportKind):
         if figures["token_agreement"] < needed:
             return f"{name}: greedy token agreement {figures['token_agreement']:.4f} < {needed}"
         return None
-
-
-class CausalLMRunner:
-    """Runs a causal-LM export (SavedModel or TFLite) on prompt strings; used by `Predictor`."""
-
-    def __init__(self, path: str, manifest: dict, format: str, artifact: str):
-        self.max_length = manifest["generation"]["max_length"]
-        self.format = format
-        self.path, self.manifest = path, manifest
-        self._preprocessor = None
-        if format == "saved_model":
-            import tensorflow_text  # noqa: F401  (keras-hub's BPE uses its regex ops)
-
-            self.signature = tf.saved_model.load(artifact).signatures["generate"]
-            return
-        from keras_ptft.export.tflite import TFLiteRunner
-
-        self.runner = TFLiteRunner(artifact)
-
-    @property
-    def preprocessor(self):
-        """The export's tokenizer and packer, rebuilt from `vocabulary.json` and `merges.txt`."""
-        if self._preprocessor is None:
-            from keras_ptft.data.bpe import bpe_tokenizer
-            from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
-
-            with open(os.path.join(self.path, self.manifest["vocabulary_file"]), encoding="utf-8") as handle:
-                vocabulary = json.load(handle)
-            with open(os.path.join(self.path, self.manifest["merges_file"]), encoding="utf-8") as handle:
-                merges = [line for line in handle.read().split("\n") if line]
-            self._preprocessor = CausalLMPreprocessor(
-                bpe_tokenizer(vocabulary, merges), sequence_length=self.max_length,
-                add_start_token=self.manifest["preprocessing"]["add_start_token"])
-        return self._preprocessor
-
-    @property
-    def tokenizer(self):
-        return self.preprocessor.tokenizer
-
-    def predict(self, prompts, max_length: int | None = None) -> dict:
-        """Greedy continuations; `max_length` (at most the export's) stops them earlier.
-
-        The artifact always decodes to the export's `max_length`; greedy decoding is causal, so
-        its first `max_length` tokens are exactly what a shorter generation gives.
-        """
-        prompts = _check_prompts(prompts)
-        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
-                                       or not 2 <= max_length <= self.max_length):
-            raise ValueError(f"`max_length` must be an integer in [2, {self.max_length}] (this export generates "
-                             f"up to {self.max_length} tokens), received {max_length!r}.")
-        if self.format == "saved_model":
-            outputs = self.signature(prompts=tf.constant(prompts, tf.string))
-            outputs = {"texts": [text.decode("utf-8", errors="replace") for text in outputs["texts"].numpy()],
-                       "token_ids": outputs["token_ids"].numpy(), "padding_mask": outputs["padding_mask"].numpy()}
-        else:
-            features = self._pack(prompts, self.max_length)
-            outputs = self.runner(**features)
-            outputs = {"texts": self._texts(outputs["token_ids"], outputs["padding_mask"]),
-                       "token_ids": outputs["token_ids"], "padding_mask": outputs["padding_mask"]}
-        if max_length is None or max_length == self.max_length:
-            return outputs
-        self._pack(prompts, max_length)  # only checks that every prompt leaves room
-        token_ids, padding_mask = outputs["token_ids"][:, :max_length], outputs["padding_mask"][:, :max_length]
-        return {"texts": self._texts(token_ids, padding_mask), "token_ids": token_ids, "padding_mask": padding_mask}
-
-    def _pack(self, prompts, max_length: int) -> dict:
-        features = self.preprocessor.generate_preprocess(prompts, sequence_length=self.max_length)
-        features = {name: np.asarray(value, np.int32) for name, value in features.items()}
-        if (features["padding_mask"].sum(-1) >= max_length).any():
-            raise ValueError(f"A prompt fills all max_length={max_length} tokens; "
-                             "shorten it to leave room to generate.")
-        return features
-
-    def _texts(self, token_ids, padding_mask) -> list[str]:
-        keep = padding_mask.astype(bool)
-        for special in self.tokenizer.special_token_ids:
-            keep &= token_ids != special
-        texts = [self.tokenizer.detokenize(row[mask].tolist()) for row, mask in zip(token_ids, keep)]
-        return [text if isinstance(text, str) else np.asarray(text).item().decode("utf-8", "replace")
-                for text in texts]
-
-
-def _as_ids(ids) -> list:
-    return np.asarray(ids.numpy() if hasattr(ids, "numpy") else ids).reshape(-1).tolist()
-
-
-def _check_prompts(prompts) -> list[str]:
-    if isinstance(prompts, str):
-        return [prompts]
-    if isinstance(prompts, np.ndarray) and prompts.ndim == 1 and prompts.dtype.kind in "UO":
-        prompts = prompts.tolist()
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise ValueError(f"`prompts` must be a str or a non-empty list of str, received {type(prompts).__name__}.")
-    for index, prompt in enumerate(prompts):
-        if not isinstance(prompt, str):
-            raise ValueError(f"`prompts` must be a str or a list of str, received {type(prompt).__name__} "
-                             f"{prompt!r:.60} at index {index}.")
-    return list(prompts)

@@ -1,4 +1,4 @@
-"""TFLite/LiteRT artifacts: token ids in (flavour a) or raw strings in (flavour b), quantized or not."""
+"""TFLite/LiteRT artifacts: conversion (float32, float16, dynamic-range or full int8) and running."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import Callable, Iterable
 import numpy as np
 import tensorflow as tf
 
-from keras_ptft.export.kinds import ExportKind
 
 QUANTIZATIONS = (None, "float16", "dynamic_int8", "int8")
 # How many representative examples calibrate full-int8 activations; TFLite's guide suggests 100-500.
 CALIBRATION_EXAMPLES = 200
 
 
-def token_model(kind: ExportKind, quantization=None, representative_data=None) -> bytes:
-    """A TFLite model taking the tokenized inputs (`token_ids`, `segment_ids`, `padding_mask`).
+def token_model(kind, quantization=None, representative_data=None) -> bytes:
+    """A TFLite model taking an `ExportKind`'s tokenized inputs (`kind.token_input_specs()`).
 
-    An app tokenizes with its own WordPiece implementation and the exported `vocabulary.txt`.
+    An app tokenizes with its own tokenizer and the exported vocabulary; calibration data (raw
+    inputs) is tokenized with `kind.preprocess`.
     """
     specs = kind.token_input_specs()
     names = list(specs)
@@ -30,43 +30,31 @@ def token_model(kind: ExportKind, quantization=None, representative_data=None) -
     function = tf.function(serve, input_signature=[specs[name] for name in names], autograph=False)
 
     def calibration():
-        texts = list(representative_data)[:CALIBRATION_EXAMPLES]
-        for text in texts:
-            features = kind.preprocess(tf.constant([text]))
+        for example in list(representative_data)[:CALIBRATION_EXAMPLES]:
+            features = kind.preprocess(tf.constant([example]))
             yield {name: np.asarray(features[name], np.int32) for name in names}
 
-    return _convert(function, kind.model, quantization, calibration if representative_data is not None else None,
-                    custom_ops=False)
+    return convert(function, kind.model, quantization, calibration if representative_data is not None else None)
 
 
-def text_model(kind: ExportKind, quantization=None, representative_data=None) -> bytes:
-    """A TFLite model taking raw strings: the tokenizer runs inside via tensorflow-text ops.
+def write_tflite(file: str, blob: bytes) -> None:
+    """Writes a converted model's bytes, creating the `tflite/` folder."""
+    os.makedirs(os.path.dirname(file), exist_ok=True)
+    with open(file, "wb") as handle:
+        handle.write(blob)
 
-    Run it with `ai_edge_litert.interpreter.InterpreterWithCustomOps` and
-    `tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` (see `TFLiteRunner`).
+
+def convert(function, model, quantization, calibration: Callable[[], Iterable] | None = None,
+            custom_ops: bool = False) -> bytes:
+    """Converts a `tf.function` (no arguments left to trace) to TFLite bytes.
+
+    Args:
+        function: a `tf.function` with an input signature, returning a dict of named outputs.
+        model: the Keras model (or layer) whose variables the function reads.
+        quantization: None, `"float16"`, `"dynamic_int8"` or `"int8"` (needs `calibration`).
+        calibration: a generator function yielding input dicts, for `"int8"`.
+        custom_ops: allow custom ops (the tensorflow-text tokenizer ops).
     """
-    from keras_ptft.export.text_ops import FastBertPacker, check_fast_tokenizer_compatible
-
-    preprocessor = kind.preprocessor
-    check_fast_tokenizer_compatible(preprocessor)
-    packer = FastBertPacker(preprocessor.vocabulary, preprocessor.sequence_length, preprocessor.lowercase)
-
-    def serve(texts):
-        return kind.outputs_from_model(kind.model(packer(texts), training=False))
-
-    function = tf.function(serve, input_signature=[kind.raw_input_spec()], autograph=False)
-    if quantization == "int8":
-        # TFLite's calibrator runs the float model without the tensorflow-text custom ops, so a
-        # string-input graph cannot be calibrated.
-        raise ValueError(
-            "`quantization='int8'` (full integer) is not available for format 'tflite_text' "
-            "(the calibrator cannot run the tokenizer op); use 'dynamic_int8' for it, or 'int8' "
-            "with format 'tflite'."
-        )
-    return _convert(function, kind.model, quantization, None, custom_ops=True)
-
-
-def _convert(function, model, quantization, calibration: Callable[[], Iterable] | None, custom_ops: bool) -> bytes:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     concrete = function.get_concrete_function()
@@ -95,6 +83,8 @@ def _convert(function, model, quantization, calibration: Callable[[], Iterable] 
         # Weights and activations in int8 where TFLite has int8 kernels; inputs/outputs stay
         # int32 ids and float probabilities so the signature does not change.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if calibration is None:
+            raise ValueError("`quantization='int8'` needs calibration data (`representative_data`).")
         converter.representative_dataset = calibration
         return _int8_with_float_sentinels(converter)
     return converter.convert()

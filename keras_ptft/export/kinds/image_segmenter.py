@@ -14,13 +14,49 @@ uint8 and the probabilities float in every flavour.
 
 from __future__ import annotations
 
+import base64
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from keras_ptft.export.image_kind import ImageClassifierKind, ImageClassifierRunner
-from keras_ptft.export.kinds import register_kind
+from keras_ptft.export.base import ExportKind, register_kind
+from keras_ptft.export.kinds.image_classifier import ImageClassifierKind, ImageClassifierRunner, check_images
+
+
+class ImageSegmenterRunner(ImageClassifierRunner):
+    """Runs an image-segmenter export (SavedModel, TFLite or ONNX) on uint8 images."""
+
+    option_fields = ("mask_format", "return_probabilities")
+
+    def predict(self, images) -> dict:
+        images = check_images(images, self.image_shape, "images")
+        outputs = self._run(images)
+        return {"probabilities": np.asarray(outputs["probabilities"], np.float32),
+                "labels": np.asarray(outputs["labels"]).astype(np.int64)}
+
+    @classmethod
+    def check_options(cls, options, manifest) -> None:
+        if options.get("mask_format", "list") not in ("list", "png"):
+            raise ValueError(f'"mask_format" must be "list" or "png", received {options["mask_format"]!r}')
+        if not isinstance(options.get("return_probabilities", False), bool):
+            raise ValueError('"return_probabilities" must be true or false, received '
+                             f'{options["return_probabilities"]!r}')
+
+    @classmethod
+    def format_predictions(cls, inputs, outputs, options, label_names) -> list[dict]:
+        """Per image: the label `mask` (nested lists, or a base64 PNG with `mask_format="png"`),
+        `pixel_counts` per class and, with `return_probabilities`, the per-pixel probabilities."""
+        predictions = []
+        for row, counts in enumerate(pixel_counts(outputs["labels"], label_names)):
+            mask = outputs["labels"][row]
+            prediction = {"mask": base64.b64encode(encode_mask_png(mask)).decode("ascii")
+                          if options.get("mask_format") == "png" else mask.tolist(),
+                          "pixel_counts": counts}
+            if options.get("return_probabilities"):
+                prediction["probabilities"] = outputs["probabilities"][row].tolist()
+            predictions.append(prediction)
+        return predictions
 
 
 @register_kind
@@ -44,6 +80,7 @@ class ImageSegmenterKind(ImageClassifierKind):
 
     name = "image_segmenter"
     named_labels = False
+    runner = ImageSegmenterRunner
 
     @classmethod
     def matches(cls, model) -> bool:
@@ -52,8 +89,6 @@ class ImageSegmenterKind(ImageClassifierKind):
         return isinstance(model, ImageSegmenter)
 
     def __init__(self, model, label_names: Sequence[str] | None = None):
-        from keras_ptft.export.kinds import ExportKind
-
         ExportKind.__init__(self, model)  # ImageClassifierKind's reads `model.label_names`, which segmenters lack
         label_names = label_names if label_names is not None else getattr(model, "label_names", None)
         if label_names is None:
@@ -86,18 +121,6 @@ class ImageSegmenterKind(ImageClassifierKind):
                 " (quantization flips pixels whose classes are nearly tied, mostly on shape boundaries; use "
                 "quantization='float16' or 'dynamic_int8', or lower min_label_agreement to accept it)")
         return failure
-
-
-class ImageSegmenterRunner(ImageClassifierRunner):
-    """Runs an image-segmenter export (SavedModel, TFLite or ONNX) on uint8 images; used by `Predictor`."""
-
-    def predict(self, images) -> dict:
-        from keras_ptft.export.image_kind import check_images
-
-        images = check_images(images, self.image_shape, "images")
-        outputs = self._run(images)
-        return {"probabilities": np.asarray(outputs["probabilities"], np.float32),
-                "labels": np.asarray(outputs["labels"]).astype(np.int64)}
 
 
 def pixel_counts(labels: np.ndarray, label_names: Sequence[str]) -> list[dict[str, int]]:

@@ -24,16 +24,14 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from keras_ptft.export.kinds import ExportKind, register_kind
+from keras_ptft.export.base import ExportKind, KindRunner, register_kind
+from keras_ptft.export.formats import tflite
+from keras_ptft.export.formats.saved_model import load_signature
+from keras_ptft.export.kinds.common import check_texts, softmax, token_ids
 
 MASK_TOKEN = "[MASK]"
 # The backbone's own inputs; `mask_positions` comes on top.
 TOKEN_NAMES = ("token_ids", "segment_ids", "padding_mask")
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
 
 
 def encode_with_masks(tokenizer, text: str, sequence_length: int, argument: str = "texts"
@@ -43,15 +41,13 @@ def encode_with_masks(tokenizer, text: str, sequence_length: int, argument: str 
     The same encoding as `MaskedLM.fill_mask`: the text is split on `[MASK]` before tokenizing,
     so lower-casing cannot turn the marker into an ordinary word.
     """
-    from keras_ptft.tasks.masked_lm import _to_dense_row  # list or ragged batch → one row
-
     if MASK_TOKEN not in text:
         raise ValueError(f"`{argument}` entries must contain {MASK_TOKEN}; received {text!r}.")
     ids, positions = [tokenizer.cls_token_id], []
     pieces = text.split(MASK_TOKEN)
     for i, piece in enumerate(pieces):
         if piece.strip():
-            ids.extend(int(t) for t in _to_dense_row(tokenizer([piece])))
+            ids.extend(token_ids(tokenizer, piece))
         if i < len(pieces) - 1:
             positions.append(len(ids))
             ids.append(tokenizer.mask_token_id)
@@ -77,6 +73,58 @@ def pack(tokenizer, texts, sequence_length: int) -> dict[str, np.ndarray]:
             "mask_count": np.array([len(positions) for _, positions in encoded], np.int32)}
 
 
+class MaskedLMRunner(KindRunner):
+    """Runs a masked-LM export (SavedModel or TFLite) on texts with `[MASK]`."""
+
+    def __init__(self, path, manifest, format, artifact):
+        super().__init__(path, manifest, format, artifact)
+        self.top_k = int(manifest["top_k"])
+        settings = manifest["preprocessing"]
+        self.sequence_length = settings["sequence_length"]
+        if format == "saved_model":
+            self.signature = load_signature(artifact)
+            return
+        with open(os.path.join(path, manifest["vocabulary_file"]), encoding="utf-8") as handle:
+            vocabulary = handle.read().splitlines()
+        self.vocabulary = np.array(vocabulary, dtype=object)
+        self.tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=settings["lowercase"],
+                                                        strip_accents=settings["strip_accents"])
+        self.runner = tflite.TFLiteRunner(artifact)
+
+    def predict(self, texts) -> dict:
+        texts = check_texts(texts, "texts", allow_str=True)
+        missing = [text for text in texts if MASK_TOKEN not in text]
+        if missing:
+            raise ValueError(f"`texts` entries must contain {MASK_TOKEN}; received {missing[0]!r}.")
+        if self.format == "saved_model":
+            outputs = {name: value.numpy() for name, value in
+                       self.signature(texts=tf.constant(texts, tf.string)).items()}
+            outputs["tokens"] = np.vectorize(lambda t: t.decode("utf-8"), otypes=[object])(outputs["tokens"])
+            return outputs
+        features = pack(self.tokenizer, texts, self.sequence_length)
+        logits = self.runner(**{name: features[name] for name in (*TOKEN_NAMES, "mask_positions")})["logits"]
+        probabilities = softmax(logits.astype(np.float64))
+        token_ids = np.argsort(-probabilities, axis=-1, kind="stable")[..., : self.top_k].astype(np.int32)
+        return {"tokens": self.vocabulary[token_ids], "token_ids": token_ids,
+                "probabilities": np.take_along_axis(probabilities, token_ids, -1).astype(np.float32),
+                "mask_count": features["mask_count"], "logits": logits}
+
+    @classmethod
+    def parse_items(cls, items, field, manifest) -> list[str]:
+        texts = super().parse_items(items, field, manifest)
+        for i, text in enumerate(texts):
+            if MASK_TOKEN not in text:
+                raise ValueError(f'"{field}"[{i}] has no {MASK_TOKEN} to fill: {text!r:.80}')
+        return texts
+
+    @classmethod
+    def format_predictions(cls, inputs, outputs, options, label_names) -> list[dict]:
+        return [{"masks": [[{"token": str(token), "probability": float(p)}
+                            for token, p in zip(outputs["tokens"][row, slot], outputs["probabilities"][row, slot])]
+                           for slot in range(int(outputs["mask_count"][row]))]}
+                for row in range(len(inputs))]
+
+
 @register_kind
 class MaskedLMKind(ExportKind):
     """`keras_ptft.tasks.MaskedLM`: texts with `[MASK]` → top-k tokens and probabilities per mask.
@@ -94,6 +142,7 @@ class MaskedLMKind(ExportKind):
 
     name = "masked_lm"
     formats = default_formats = ("saved_model", "tflite")
+    runner = MaskedLMRunner
 
     @classmethod
     def matches(cls, model) -> bool:
@@ -130,9 +179,7 @@ class MaskedLMKind(ExportKind):
         return fits
 
     def check_data(self, data, argument: str):
-        from keras_ptft.export.export import _check_texts
-
-        texts = _check_texts(data, argument)
+        texts = check_texts(data, argument)
         for text in texts:  # a missing [MASK] or an over-long text fails here, before any artifact is written
             encode_with_masks(self.tokenizer, text, self.sequence_length, argument)
         return texts
@@ -187,8 +234,6 @@ class MaskedLMKind(ExportKind):
                 "top_k": top_k}
 
     def _write_tflite(self, file: str, quantization, representative_data) -> dict:
-        from keras_ptft.export.tflite import CALIBRATION_EXAMPLES, _convert
-
         specs = self.token_input_specs()
         names = list(specs)
 
@@ -198,15 +243,13 @@ class MaskedLMKind(ExportKind):
         function = tf.function(serve, input_signature=[specs[name] for name in names], autograph=False)
 
         def calibration():
-            for text in list(representative_data)[:CALIBRATION_EXAMPLES]:
+            for text in list(representative_data)[: tflite.CALIBRATION_EXAMPLES]:
                 features = pack(self.tokenizer, [text], self.sequence_length)
                 yield {name: features[name] for name in names}
 
-        blob = _convert(function, self.model, quantization,
-                        calibration if representative_data is not None else None, custom_ops=False)
-        os.makedirs(os.path.dirname(file), exist_ok=True)
-        with open(file, "wb") as handle:
-            handle.write(blob)
+        blob = tflite.convert(function, self.model, quantization,
+                              calibration if representative_data is not None else None)
+        tflite.write_tflite(file, blob)
         return {"signature": "serving_default", "quantization": quantization,
                 "inputs": {**{name: f"int32[batch, {self.sequence_length}]" for name in TOKEN_NAMES},
                            "mask_positions": "int32[batch, masks]"},
@@ -241,33 +284,29 @@ class MaskedLMKind(ExportKind):
         return {"logits": np.asarray(keras.ops.convert_to_numpy(logits), np.float32),
                 "mask_count": features["mask_count"]}
 
-    def verify_artifacts(self, path, data, formats, batch_size) -> dict:
-        from keras_ptft.export.predictor import Predictor
-
-        results = {}
-        for name in formats:
-            predictor = Predictor(path, format=name)
-            top_diff = logit_diff = 0.0
-            agree = total = 0
-            for start in range(0, len(data), batch_size):
-                batch = data[start : start + batch_size]
-                expected = self.reference(batch)
-                outputs = predictor.predict(batch)
-                probabilities = _softmax(expected["logits"])
-                for row, count in enumerate(expected["mask_count"]):
-                    for slot in range(count):
-                        ids = outputs["token_ids"][row, slot]
-                        top_diff = max(top_diff, float(np.abs(outputs["probabilities"][row, slot]
-                                                              - probabilities[row, slot, ids]).max()))
-                        agree += int(ids[0] == probabilities[row, slot].argmax())
-                        total += 1
-                if "logits" in outputs:
-                    logit_diff = max(logit_diff, float(np.abs(outputs["logits"] - expected["logits"]).max()))
-            results[name] = {"max_abs_diff": top_diff, "top1_agreement": agree / max(total, 1),
-                             "examples": len(data)}
-            if name != "saved_model":
-                results[name]["max_abs_logit_diff"] = logit_diff
-        return results
+    def parity(self, predict, data, batch_size) -> dict:
+        top_diff = logit_diff = 0.0
+        agree = total = 0
+        has_logits = False  # the token-id artifacts return the logits too
+        for start in range(0, len(data), batch_size):
+            batch = data[start : start + batch_size]
+            expected = self.reference(batch)
+            outputs = predict(batch)
+            probabilities = softmax(expected["logits"])
+            for row, count in enumerate(expected["mask_count"]):
+                for slot in range(count):
+                    ids = outputs["token_ids"][row, slot]
+                    top_diff = max(top_diff, float(np.abs(outputs["probabilities"][row, slot]
+                                                          - probabilities[row, slot, ids]).max()))
+                    agree += int(ids[0] == probabilities[row, slot].argmax())
+                    total += 1
+            if "logits" in outputs:
+                has_logits = True
+                logit_diff = max(logit_diff, float(np.abs(outputs["logits"] - expected["logits"]).max()))
+        figures = {"max_abs_diff": top_diff, "top1_agreement": agree / max(total, 1), "examples": len(data)}
+        if has_logits:
+            figures["max_abs_logit_diff"] = logit_diff
+        return figures
 
     def parity_failure(self, name, entry, figures, tolerance, min_label_agreement) -> str | None:
         if entry.get("quantization"):
@@ -279,46 +318,3 @@ class MaskedLMKind(ExportKind):
         if worst > tolerance:
             return f"{name}: max |Δ| {worst:.3g} > tolerance={tolerance}"
         return None
-
-
-class MaskedLMRunner:
-    """Runs a masked-LM export (SavedModel or TFLite) on texts with `[MASK]`; used by `Predictor`."""
-
-    def __init__(self, path: str, manifest: dict, format: str, artifact: str):
-        self.format = format
-        self.top_k = int(manifest["top_k"])
-        settings = manifest["preprocessing"]
-        self.sequence_length = settings["sequence_length"]
-        if format == "saved_model":
-            import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-
-            self.signature = tf.saved_model.load(artifact).signatures["serving_default"]
-            return
-        from keras_ptft.export.tflite import TFLiteRunner
-
-        with open(os.path.join(path, manifest["vocabulary_file"]), encoding="utf-8") as handle:
-            vocabulary = handle.read().splitlines()
-        self.vocabulary = np.array(vocabulary, dtype=object)
-        self.tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=settings["lowercase"],
-                                                        strip_accents=settings["strip_accents"])
-        self.runner = TFLiteRunner(artifact)
-
-    def predict(self, texts) -> dict:
-        from keras_ptft.export.causal_lm import _check_prompts
-
-        texts = _check_prompts(texts)
-        missing = [text for text in texts if MASK_TOKEN not in text]
-        if missing:
-            raise ValueError(f"`texts` entries must contain {MASK_TOKEN}; received {missing[0]!r}.")
-        if self.format == "saved_model":
-            outputs = {name: value.numpy() for name, value in
-                       self.signature(texts=tf.constant(texts, tf.string)).items()}
-            outputs["tokens"] = np.vectorize(lambda t: t.decode("utf-8"), otypes=[object])(outputs["tokens"])
-            return outputs
-        features = pack(self.tokenizer, texts, self.sequence_length)
-        logits = self.runner(**{name: features[name] for name in (*TOKEN_NAMES, "mask_positions")})["logits"]
-        probabilities = _softmax(logits.astype(np.float64))
-        token_ids = np.argsort(-probabilities, axis=-1, kind="stable")[..., : self.top_k].astype(np.int32)
-        return {"tokens": self.vocabulary[token_ids], "token_ids": token_ids,
-                "probabilities": np.take_along_axis(probabilities, token_ids, -1).astype(np.float32),
-                "mask_count": features["mask_count"], "logits": logits}

@@ -22,37 +22,23 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_ptft.export.base import kind_of
+
 # Newest opset tf2onnx 1.17 fully supports; onnxruntime >= 1.16 runs it.
 OPSET = 17
 
 
-def onnx_input_specs(model) -> list:
-    """The `tf.TensorSpec`s the ONNX graph takes for `model`, or a ValueError for other models."""
-    import tensorflow as tf
-
-    from keras_ptft.recipes.image_classifier import ImageClassifier
-    from keras_ptft.recipes.image_segmenter import ImageSegmenter
-    from keras_ptft.recipes.text_classifier import TextClassifier
-
-    if isinstance(model, TextClassifier):
-        if model.preprocessor is None:
-            raise ValueError("`model` has no preprocessor; the ONNX export needs its `sequence_length`.")
-        length = int(model.preprocessor.sequence_length)
-        return [tf.TensorSpec([None, length], tf.int32, name=name)
-                for name in ("token_ids", "segment_ids", "padding_mask")]
-    if isinstance(model, (ImageClassifier, ImageSegmenter)):
-        return [tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")]
-    raise ValueError("ONNX export supports text and image classifiers and image segmenters; received a "
-                     f"{type(model).__name__}.")
-
-
-def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
+def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: list | None = None) -> dict:
     """Writes `model` as one `.onnx` file with named inputs and `probabilities` / `labels` outputs.
 
     Args:
-        model: a built `keras_ptft.recipes.TextClassifier` or `ImageClassifier`.
+        model: a built Keras model whose export kind has ONNX inputs (`onnx_input_specs()`): a
+            text or image classifier or an image segmenter.
         file: str. The `.onnx` file to write.
         opset: int. The ONNX opset.
+        input_specs: list of `tf.TensorSpec` or None. The graph's inputs; None asks the model's
+            export kind (`kind_of(model).onnx_input_specs()`). uint8 inputs are cast to float32
+            inside the graph, so apps feed raw pixels.
 
     Returns:
         The manifest entry: inputs, outputs, opset and runtime.
@@ -66,7 +52,12 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
     import onnx
     from onnx import helper
 
-    specs = onnx_input_specs(model)
+    if input_specs is None:
+        kind = kind_of(model)
+        if not hasattr(kind, "onnx_input_specs"):
+            raise ValueError(f"ONNX export is not available for a {kind.name!r} model.")
+        input_specs = kind.onnx_input_specs()
+    specs = list(input_specs)
     _register_erfc()
     file = os.fspath(file)
     os.makedirs(os.path.dirname(os.path.abspath(file)), exist_ok=True)
@@ -77,7 +68,9 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET) -> dict:
     # SavedModel signature also does, so apps feed raw pixels.
     inputs = [keras.Input(shape=spec.shape[1:], dtype=spec.dtype.name, name=spec.name) for spec in specs]
     if len(inputs) == 1:
-        outputs = model(keras.ops.cast(inputs[0], "float32"), training=False)
+        image = inputs[0]
+        outputs = model(keras.ops.cast(image, "float32") if specs[0].dtype.name == "uint8" else image,
+                        training=False)
     else:
         outputs = model(dict(zip(names, inputs)), training=False)
     wrapper = keras.Model(inputs, outputs, name="onnx_export")

@@ -1,0 +1,1 @@
+"""Format writers and runners (SavedModel, TFLite/LiteRT, ONNX); each imports only `export.base`."""

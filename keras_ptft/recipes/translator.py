@@ -1,0 +1,58 @@
+"""Fine-tune an encoder–decoder (pretrained by denoising, or fresh) to translate."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from keras_ptft.models.presets import load_backbone, load_tokenizer
+from keras_ptft.models.seq2seq import Seq2Seq
+from keras_ptft.tasks.translator import Translator
+from keras_ptft.training.optimization import make_adamw
+
+
+def translator(
+    backbone_or_path: keras.Model | str | os.PathLike,
+    tokenizer: keras.layers.Layer | None = None,
+    sequence_length: int = 64,
+    learning_rate: float = 5e-4,
+    weight_decay: float = 0.01,
+    sampler: str = "greedy",
+) -> Translator:
+    """Returns a compiled `Translator` ready to `fit((sources, targets))`.
+
+    Args:
+        backbone_or_path: `keras_ptft.models.Seq2Seq`, or a folder written by `save_to_preset`
+            (e.g. by `kp.tasks.DenoisingLM`: backbone weights plus tokenizer).
+        tokenizer: the tokenizer (`kp.data.train_seq2seq_tokenizer(sources + targets, ...)`),
+            required when `backbone_or_path` is a model or a folder without one.
+        sequence_length: int. Source and target length in tokens; longer ones are truncated.
+        learning_rate: float. AdamW learning rate.
+        weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
+        sampler: str. Default sampler of `translate()` (`"greedy"` or `"beam"`).
+
+    Example:
+    ```python
+    translator = kp.recipes.translator("saved_models/my_seq2seq", sequence_length=48)
+    translator.fit((english, chinese), epochs=10, validation_data=(dev_english, dev_chinese))
+    translator.translate("I am here.", sampler="beam", num_beams=4)
+    ```
+    """
+    if isinstance(backbone_or_path, (str, os.PathLike)):
+        path = backbone_or_path
+        backbone = load_backbone(path)
+        tokenizer = tokenizer or load_tokenizer(path)
+    else:
+        backbone = backbone_or_path
+    if not isinstance(backbone, Seq2Seq):
+        raise ValueError(
+            f"`backbone_or_path` must be a Seq2Seq backbone or a saved Seq2Seq folder, received {backbone!r:.100}."
+        )
+    if tokenizer is None:
+        raise ValueError("`tokenizer` is required when the backbone does not come with one.")
+    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
+    model = Translator(backbone, tokenizer, sequence_length=sequence_length)
+    model.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
+    return model

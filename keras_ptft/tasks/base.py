@@ -1,0 +1,181 @@
+"""The one training path every task shares: `fit`, `evaluate` and `predict` of all of them.
+
+`fit(x, y, ...)` always runs the same steps, in this order:
+
+1. `check_inputs` (per task): normalise and validate `x` / `y` / `sample_weight`, naming the
+   argument on error; then, for in-memory inputs, empty data and length mismatches are refused here.
+2. `validation_split` is cut from the end of in-memory data, as Keras does.
+3. `make_batches` (per task, with a default): in-memory examples or a `tf.data.Dataset` become
+   model-ready batches — shuffled every epoch with the task's `seed`, and passed through the
+   task's preprocessor. **Length-bucketed batching belongs here, and only here.**
+4. `size_schedule`: any learning-rate schedule whose length was left open (`WarmupDecay`,
+   `OneCycle`, anything with `resolve(total_steps)`) is sized from epochs x batches.
+5. `checkpoint_dir` callbacks (resume and best model), when the task has one.
+6. `keras.Model.fit` runs inside `distribution_scope()` — **the distribution switch belongs
+   there, and only there.**
+
+Example:
+```python
+import keras_ptft as kp
+
+classifier = kp.recipes.text_classifier(bert, num_classes=2, vocabulary=vocab, seed=0)
+classifier.fit(["a fine film", "a dull film"], [1, 0], validation_split=0.5, epochs=2)
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
+from keras_ptft.training.shuffling import shuffled_batches, split_validation
+from keras_ptft.validation import check_same_length, is_in_memory, num_examples
+
+
+class TrainingMixin:
+    """`fit` / `evaluate` / `predict` through `check_inputs` and `make_batches`; see the module
+    docstring. Mixed in before a keras-hub `Task` (or `keras.Model`) class."""
+
+    #: int or None. Seed of the shuffling (and of a task's augmentation). None follows
+    #: `keras.utils.set_random_seed`.
+    seed = None
+    #: str or None. Folder that makes `fit` resumable (see `set_run_options`).
+    checkpoint_dir = None
+    checkpoint_monitor = None
+
+    # === Hooks a task overrides ===
+
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets: bool = False):
+        """Normalises and validates one call's inputs; returns `(x, y, sample_weight)`.
+        `with_targets` is True for `fit` / `evaluate` (targets may be required), False for `predict`."""
+        return x, y, sample_weight
+
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        """Turns checked inputs (in-memory examples or a `tf.data.Dataset`) into a `tf.data.Dataset`
+        of model-ready batches: the single place where examples are grouped into batches.
+
+        Args:
+            x, y, sample_weight: as `check_inputs` returned them.
+            batch_size: int or None (32). Ignored for a dataset, which is already batched.
+            shuffle: bool. Reshuffle in-memory examples every epoch (seeded by `self.seed`).
+            augment: bool. Apply training-only augmentation (tasks that have any).
+        """
+        import tensorflow as tf  # tf.data feeds every backend
+
+        if hasattr(x, "element_spec"):
+            if y is not None or sample_weight is not None:
+                raise ValueError("`y` and `sample_weight` must be None when `x` is a tf.data.Dataset.")
+            dataset = x
+        elif shuffle:
+            dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed)
+        else:
+            dataset = shuffled_batches(x, y, sample_weight, batch_size, shuffle=False)
+        if getattr(self, "preprocessor", None) is not None:
+            dataset = dataset.map(self.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def distribution_scope(self):
+        """The context `fit` trains in: where a `distribution` switch (data / model parallel) goes."""
+        return contextlib.nullcontext()
+
+    def empty_predictions(self) -> np.ndarray:
+        """What `predict` returns for zero inputs: a `(0, ...)` array of the output's shape."""
+        return np.zeros((0, *self.output_shape[1:]), "float32")
+
+    # === The shared path ===
+
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, sample_weight=None, validation_data=None,
+            validation_split=None, shuffle: bool = True, **kwargs):
+        if not self.compiled:
+            self.compile()
+        x, y, sample_weight = self._checked(x, y, sample_weight, with_targets=True)
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("Pass either `validation_split` or `validation_data`, not both.")
+            if not is_in_memory(x):
+                raise ValueError("`validation_split` needs in-memory `x`; pass `validation_data` with a dataset.")
+            (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
+        batches = self.make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=True)
+        if validation_data is not None:
+            validation_data = self.make_batches(*self._checked(*_unpack(validation_data), with_targets=True),
+                                                batch_size)
+        kwargs["validation_data"] = validation_data
+        self.size_schedule(batches, epochs, kwargs.get("steps_per_epoch"))
+        add_checkpoint_callbacks(self, kwargs)
+        # The batches are already shuffled; Keras cannot shuffle a dataset (and warns).
+        with self.distribution_scope():
+            return keras.Model.fit(self, batches, epochs=epochs, shuffle=False, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        if not self.compiled:
+            self.compile()
+        if kwargs.get("_use_cached_eval_dataset"):  # `fit`'s validation batches, already made
+            return keras.Model.evaluate(self, x, y, **kwargs)
+        x, y, sample_weight = self._checked(x, y, sample_weight, with_targets=True)
+        return keras.Model.evaluate(self, self.make_batches(x, y, sample_weight, batch_size), **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        x, _, _ = self._checked(x, None, None, with_targets=False)
+        if is_in_memory(x) and num_examples(x) == 0:
+            return self.empty_predictions()
+        return keras.Model.predict(self, self.make_batches(x, None, None, batch_size), **kwargs)
+
+    def size_schedule(self, batches, epochs: int, steps_per_epoch: int | None = None) -> None:
+        """Sets the length of the optimizer's schedule when it was left open (`WarmupDecay`,
+        `OneCycle` or any schedule with `resolve(total_steps)`), before the first step is traced."""
+        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        if not hasattr(schedule, "resolve") or getattr(schedule, "total_steps", 0) is not None:
+            return
+        if steps_per_epoch is None and hasattr(batches, "cardinality"):
+            cardinality = int(batches.cardinality())
+            steps_per_epoch = cardinality if cardinality > 0 else None
+        if steps_per_epoch:
+            schedule.resolve(int(epochs * steps_per_epoch))
+            self.train_function = None
+
+    def set_run_options(self, checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
+                        seed: int | None = None) -> None:
+        """Options of this training run, not of the model (not in `get_config`): a `checkpoint_dir`
+        that makes every later `fit` resumable (a folder holding another model's checkpoint is
+        refused now, before any training), the metric `monitor` of its best model, and the `seed`."""
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` must be an integer or None, received seed={seed!r}.")
+        if checkpoint_dir is not None:
+            check_checkpoint_dir(self, checkpoint_dir)
+        self.checkpoint_dir, self.checkpoint_monitor = checkpoint_dir, monitor
+        if seed is not None:
+            self.seed = int(seed)
+
+    def _checked(self, x, y, sample_weight, with_targets: bool):
+        """`check_inputs`, then the rules of every task: `x` given, not empty (except to
+        `predict`), as many labels and weights as examples."""
+        if x is None:
+            raise ValueError("`x` is required: the examples to train on, evaluate or predict.")
+        x, y, sample_weight = self.check_inputs(x, y, sample_weight, with_targets=with_targets)
+        if is_in_memory(x):
+            if with_targets and num_examples(x) == 0:
+                raise ValueError("`x` is empty: at least one example is needed.")
+            check_same_length(x, y, "x", "y")
+            check_same_length(x, sample_weight, "x", "sample_weight")
+        return x, y, sample_weight
+
+
+class Task(TrainingMixin, keras_hub.models.Task):
+    """A keras-hub `Task` trained through the shared path (`TrainingMixin`)."""
+
+
+def _unpack(data):
+    """`validation_data` as `(x, y, sample_weight)`."""
+    if hasattr(data, "element_spec") or isinstance(data, (list, np.ndarray)):  # a dataset, or texts alone
+        return data, None, None
+    if isinstance(data, tuple) and len(data) in (2, 3):
+        return (*data, None) if len(data) == 2 else data
+    raise ValueError(
+        "`validation_data` must be a tuple `(x, y)` / `(x, y, sample_weight)` or a tf.data.Dataset, "
+        f"received {type(data).__name__}."
+    )

@@ -1,0 +1,184 @@
+"""Text classification: raw strings in, class probabilities out."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from keras_ptft.tasks.base import Task
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training.schedules import WarmupDecay
+from keras_ptft.validation import check_labels, check_num_classes, check_text_pairs, check_texts
+
+_LABEL_CHECK = "keras_ptft label check: label outside [0, num_classes)"
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class SparseMacroF1(keras.metrics.F1Score):
+    """Macro-averaged F1 for integer labels and probability outputs (argmax decides the class).
+
+    Keras' `F1Score` wants one-hot labels; this one takes the integer labels the classifier is
+    trained on.
+    """
+
+    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
+        kwargs.pop("average", None)
+        kwargs.pop("threshold", None)
+        super().__init__(average="macro", threshold=None, name=name, **kwargs)
+        self.num_classes = num_classes
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,)), self.num_classes)
+        return super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class TextClassifier(Task):
+    """A backbone's pooled output, dropout and a softmax layer; preprocessing attached.
+
+    `fit`, `evaluate` and `predict` take raw strings (or pairs of strings as a tuple of two
+    lists) and integer labels; calling the model directly takes the preprocessor's token dict.
+    Build it with `keras_ptft.recipes.text_classifier`, which also compiles it.
+
+    Args:
+        backbone: a `keras_ptft.models.Bert` (any backbone with a `pooled_output`).
+        num_classes: int. Number of classes, at least 2.
+        preprocessor: `keras_ptft.data.BertPreprocessor` turning strings into the backbone inputs.
+        dropout: float. Dropout rate before the classification layer.
+        label_names: list of str or None. Human-readable class names, kept for export.
+        pooling: str. `"cls"` feeds the backbone's `pooled_output` (BERT's [CLS] pooler) to the
+            head; `"mean"` averages `sequence_output` over the real (non-padding) tokens, for
+            checkpoints whose pooler was never trained (e.g. sentence-transformers' MiniLM).
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model
+            (`keras_ptft.training.resumable_callbacks`). Not saved with the model.
+        monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
+            data, else `"loss"`.
+        seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+
+    Example:
+    ```python
+    classifier = TextClassifier(bert, num_classes=2, preprocessor=kp.data.BertPreprocessor(vocab))
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        num_classes: int,
+        preprocessor: keras.layers.Layer | None = None,
+        dropout: float = 0.1,
+        label_names: Sequence[str] | None = None,
+        pooling: str = "cls",
+        checkpoint_dir: str | os.PathLike | None = None,
+        monitor: str | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        check_num_classes(num_classes)
+        check_pooling(pooling)
+        if label_names is not None and len(label_names) != num_classes:
+            raise ValueError(
+                f"`label_names` must have `num_classes`={num_classes} entries, received {len(label_names)}."
+            )
+        # === Config === (set first: `Task.__init__` compiles, and `compile` reads them)
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.label_names = list(label_names) if label_names is not None else None
+        self.pooling = pooling
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        # Softmax runs in float32 even under mixed precision, for stable probabilities.
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",
+            name="probabilities",
+        )
+        # === Functional Model ===
+        inputs = backbone.input
+        if pooling == "mean":
+            # Keras' masked global average skips padding, as sentence-transformers' mean pooling does.
+            self.mean_pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
+            sequence = backbone(inputs)["sequence_output"]
+            pooled = self.mean_pooling(sequence, mask=keras.ops.cast(inputs["padding_mask"], "bool"))
+        else:
+            pooled = backbone(inputs)["pooled_output"]
+        outputs = self.output_dense(self.output_dropout(pooled))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Training run === (not in `get_config`)
+        self.set_run_options(checkpoint_dir, monitor, seed)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, gradient
+        clipping at norm 1, cross-entropy, accuracy (and macro-F1 for more than two classes)."""
+        if optimizer == "auto":
+            optimizer = make_adamw(WarmupDecay(5e-5, warmup_ratio=0.1), clipnorm=1.0)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy()
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            if self.num_classes > 2:
+                metrics.append(SparseMacroF1(self.num_classes))
+        kwargs = {**default_compile_kwargs(), **kwargs}
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
+        return normalize_texts(x), check_labels(y, self.num_classes, "y"), sample_weight
+
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        except Exception as error:  # the tf.data label check surfaces as a backend error
+            if _LABEL_CHECK in str(error):
+                raise ValueError(
+                    f"The training labels must be integers in [0, num_classes={self.num_classes}); "
+                    "the dataset holds one outside that range."
+                ) from None
+            raise
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        import tensorflow as tf
+
+        if isinstance(y, tf.Tensor):
+            # Labels inside a tf.data pipeline can only be checked as they stream by; `fit` turns
+            # a failed check into a ValueError.
+            labels = tf.cast(y, "int64")
+            checks = [
+                tf.debugging.assert_non_negative(labels, message=_LABEL_CHECK),
+                tf.debugging.assert_less(labels, tf.constant(self.num_classes, "int64"), message=_LABEL_CHECK),
+            ]
+            with tf.control_dependencies(checks):
+                y = tf.identity(y)
+        return super().preprocess_samples(x, y, sample_weight)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "dropout": self.dropout, "label_names": self.label_names})
+        if self.pooling != "cls":  # only when set, so configs saved before `pooling` existed stay equal
+            config["pooling"] = self.pooling
+        return config
+
+
+def normalize_texts(x):
+    """Raw-string inputs in the form the text tasks take: a list for one text per example, a tuple
+    of two lists for text pairs; datasets, tensors and feature dicts pass unchanged. Empty lists
+    pass too (`fit` refuses them, `predict` returns no rows)."""
+    if isinstance(x, tuple) and len(x) == 2 and all(isinstance(part, (list, tuple, np.ndarray)) for part in x):
+        return check_text_pairs(x, "x", allow_empty=True)
+    if hasattr(x, "element_spec") or isinstance(x, dict) or (hasattr(x, "shape") and not isinstance(x, np.ndarray)):
+        return x  # a dataset, preprocessed features or a tensor: checked as they stream by
+    return check_texts(x, "x", allow_empty=True)
+
+
+def check_pooling(pooling) -> None:
+    if pooling not in ("cls", "mean"):
+        raise ValueError(f'`pooling` must be "cls" or "mean", received pooling={pooling!r}.')

@@ -1,0 +1,81 @@
+"""Feed-forward pruning and Keras int8: checked against the unpruned / float model."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ptft as kp
+from keras_ptft.recipes.compression import ffn_importance, prune_ffn, quantize
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(40)]
+TEXTS = ["w1 w2 w3", "w4 w5", "w6 w7 w8 w9 w10", "w11"]
+
+
+def classifier(seed=0):
+    keras.utils.set_random_seed(seed)
+    bert = kp.models.Bert(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                          max_sequence_length=12, dropout=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return kp.recipes.text_classifier(bert, num_classes=3, vocabulary=VOCAB, sequence_length=12, verbose=False)
+
+
+def test_pruned_model_equals_the_original_with_those_neurons_zeroed():
+    original = classifier()
+    pruned = prune_ffn(original, 0.5)
+    assert type(pruned) is type(original) and pruned.backbone.intermediate_dim == 16
+    assert pruned.backbone.count_params() < original.backbone.count_params()
+    # Independent reference: zero, in the original, every neuron the NumPy ranking drops.
+    for block, score in zip(original.backbone.transformer_layers, ffn_importance(original.backbone)):
+        w_in = np.asarray(block._feedforward_intermediate_dense.kernel)
+        w_out = np.asarray(block._feedforward_output_dense.kernel)
+        want = np.linalg.norm(w_in, axis=0) * np.linalg.norm(w_out, axis=1)
+        np.testing.assert_allclose(score, want, rtol=1e-6)
+        dropped = np.argsort(-want, kind="stable")[16:]
+        w_out = w_out.copy()
+        w_out[dropped, :] = 0.0
+        block._feedforward_output_dense.kernel.assign(w_out)
+    np.testing.assert_allclose(pruned.predict(TEXTS, verbose=0), original.predict(TEXTS, verbose=0), atol=1e-5)
+
+
+def test_pruning_nothing_changes_nothing_and_saves(tmp_path):
+    original = classifier()
+    same = prune_ffn(original, 0.0)
+    np.testing.assert_allclose(same.predict(TEXTS, verbose=0), original.predict(TEXTS, verbose=0), atol=1e-6)
+    smaller = prune_ffn(original, 0.75)
+    smaller.save(tmp_path / "pruned.keras")
+    loaded = keras.saving.load_model(tmp_path / "pruned.keras")
+    assert loaded.backbone.intermediate_dim == 8
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0), smaller.predict(TEXTS, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, "half", True])
+def test_a_fraction_outside_0_1_is_refused(fraction):
+    with pytest.raises(ValueError, match="`fraction` must be a number in \\[0, 1\\)"):
+        prune_ffn(classifier(), fraction)
+
+
+def test_int8_keeps_predictions_and_round_trips_through_keras_files(tmp_path):
+    model = classifier()
+    want = model.predict(TEXTS, verbose=0)
+    model.save(tmp_path / "float.keras")
+    quantize(model)
+    kernel = model.backbone.transformer_layers[0]._feedforward_intermediate_dense.kernel
+    assert "int8" in str(kernel.dtype)
+    got = model.predict(TEXTS, verbose=0)
+    assert np.max(np.abs(got - want)) < 2e-2 and (got.argmax(-1) == want.argmax(-1)).all()
+    model.save(tmp_path / "int8.keras")
+    assert (tmp_path / "int8.keras").stat().st_size < (tmp_path / "float.keras").stat().st_size
+    loaded = keras.saving.load_model(tmp_path / "int8.keras")
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0), got, atol=1e-6)
+    with pytest.raises(ValueError, match="already quantized"):
+        quantize(loaded)
+
+
+def test_int8_refuses_other_modes_and_non_models():
+    with pytest.raises(ValueError, match="`mode` must be 'int8'"):
+        quantize(classifier(), mode="int4")
+    with pytest.raises(TypeError, match="`task` must be a keras.Model"):
+        quantize("model.keras")

@@ -1,0 +1,134 @@
+"""Distribution checks on virtual CPU devices, one backend per process (tests/training/test_distribution.py).
+
+Prints one JSON line of figures; the test asserts on them. JAX gets two host devices from
+XLA_FLAGS (set before JAX is imported); TensorFlow splits its CPU into two logical devices.
+"""
+
+import json
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_ptft as kp  # noqa: E402
+from keras_ptft.models.layout import check_layout_map  # noqa: E402
+from keras_ptft.training.distribution import (  # noqa: E402
+    check_global_batch_size,
+    distributed_copy,
+    describe,
+    distribution_scope,
+    resolve_distribution,
+)
+
+SIZE = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.0)
+rng = np.random.default_rng(0)
+TEXT = {
+    "token_ids": rng.integers(1, 32, (8, 8)).astype("int32"),
+    "segment_ids": np.zeros((8, 8), "int32"),
+    "padding_mask": (np.arange(8)[None, :] < rng.integers(3, 9, (8, 1))).astype("int32"),
+}
+IMAGES = rng.uniform(0, 1, (8, 8, 8, 3)).astype("float32")
+LABELS = rng.integers(0, 3, (8,)).astype("int32")
+
+
+def bert():
+    return kp.models.Bert(vocabulary_size=32, max_sequence_length=8, **SIZE)
+
+
+def gpt():
+    return kp.models.GPT(vocabulary_size=32, max_sequence_length=8, **SIZE)
+
+
+def vit():
+    return kp.models.ViT(image_shape=(8, 8, 3), patch_size=4, **SIZE)
+
+
+def classifier(backbone):
+    """A classification head over the backbone: one training step touches every weight."""
+    inputs = backbone.input
+    outputs = backbone(inputs)
+    if isinstance(outputs, dict):
+        outputs = outputs.get("pooled_output", outputs.get("sequence_output"))
+    if len(outputs.shape) == 3:
+        outputs = keras.layers.GlobalAveragePooling1D()(outputs)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(outputs))
+
+
+def train(model, x, steps=3):
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    for _ in range(steps):
+        model.train_on_batch(x, LABELS)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def max_diff(a, b):
+    return float(max(np.max(np.abs(np.asarray(x) - np.asarray(y))) for x, y in zip(a, b)))
+
+
+def single_and_distributed(make_backbone, x, distribution):
+    keras.utils.set_random_seed(0)
+    reference = classifier(make_backbone())
+    initial = reference.get_weights()
+    want_out = np.asarray(reference.predict(x, verbose=0))
+    want = train(reference, x)
+    with distribution_scope(distribution):
+        model = classifier(make_backbone())
+        model.set_weights(initial)
+        got_out = np.asarray(model.predict(x, verbose=0))
+        got = train(model, x)
+    return model, float(np.max(np.abs(want_out - got_out))), max_diff(want, got)
+
+
+def error_of(call):
+    try:
+        call()
+    except (ValueError, TypeError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def main(backend):
+    result = {"backend": backend}
+    if backend == "torch":
+        result["torch_error"] = error_of(lambda: resolve_distribution("data_parallel"))
+    elif backend == "tensorflow":
+        strategy = resolve_distribution("data_parallel", devices=2)
+        result["describe"] = describe(strategy)
+        result["replicas"] = strategy.num_replicas_in_sync
+        _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, strategy)
+        result["model_parallel_error"] = error_of(lambda: resolve_distribution("model_parallel", backbone=kp.models.Bert))
+        result["batch_error"] = error_of(lambda: check_global_batch_size(5, strategy))
+    else:
+        data_parallel = resolve_distribution("data_parallel")
+        result["describe"] = describe(data_parallel)
+        _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, data_parallel)
+        result["batch_error"] = error_of(lambda: check_global_batch_size(5, data_parallel))
+        for name, make, x in (("bert", bert, TEXT), ("gpt", gpt, {k: TEXT[k] for k in ("token_ids", "padding_mask")}),
+                              ("vit", vit, IMAGES)):
+            distribution = resolve_distribution("model_parallel", backbone=kp.models.Bert)
+            model, forward, weights = single_and_distributed(make, x, distribution)
+            kernel = next(v for v in model.weights if v.path.endswith("query/kernel"))
+            result[f"mp_{name}"] = {"forward": forward, "weights": weights, "query_spec": str(kernel.value.sharding.spec),
+                                    "shards": len(kernel.value.addressable_shards)}
+        mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], keras.distribution.list_devices())
+        odd = kp.models.Bert(vocabulary_size=32, max_sequence_length=8, num_layers=1, num_heads=3, hidden_dim=12,
+                             intermediate_dim=32)
+        result["layout_error"] = error_of(lambda: check_layout_map(kp.models.Bert.get_layout_map(mesh), odd))
+        made_before = bert()
+        copy = distributed_copy(made_before, resolve_distribution("model_parallel", backbone=kp.models.Bert))
+        kernel = next(v for v in copy.weights if v.path.endswith("query/kernel"))
+        result["copy"] = {"shards": len(kernel.value.addressable_shards),
+                          "diff": float(np.max(np.abs(np.asarray(copy(TEXT)["sequence_output"])
+                                                      - np.asarray(made_before(TEXT)["sequence_output"]))))}
+        result["copy_layout_error"] = error_of(lambda: distributed_copy(
+            odd, resolve_distribution("model_parallel", backbone=kp.models.Bert)))
+        result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
+        result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

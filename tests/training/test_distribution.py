@@ -1,0 +1,87 @@
+"""Data and model parallelism on two virtual CPU devices equal the single-device run; bad
+distribution arguments get named errors. One subprocess per backend."""
+
+import json
+import os
+
+import pytest
+
+WORKER = os.path.join(os.path.dirname(__file__), "distribution_worker.py")
+
+
+def _figures(run_on_backend, backend):
+    result = run_on_backend(WORKER, backend, backend, timeout=600)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(600)
+def test_jax_data_and_model_parallel_equal_one_device(run_on_backend):
+    figures = _figures(run_on_backend, "jax")
+    assert "DataParallel" in figures["describe"] and "batch=2" in figures["describe"]
+    # Three SGD steps on a global batch of 8 split over two devices: the same weights as on one.
+    assert figures["dp_forward"] <= 1e-5 and figures["dp_weights"] <= 1e-5
+    for name in ("bert", "gpt", "vit"):
+        model_parallel = figures[f"mp_{name}"]
+        assert model_parallel["query_spec"].replace("PartitionSpec", "P") == "P(None, 'model', None)", name
+        assert model_parallel["shards"] == 2, name
+        assert model_parallel["forward"] <= 1e-5 and model_parallel["weights"] <= 1e-5, (name, model_parallel)
+    assert "batch_size`=5" in figures["batch_error"] and "(2)" in figures["batch_error"]
+    assert "query/kernel" in figures["layout_error"] and "(12, 3, 4)" in figures["layout_error"]
+    # A backbone made before the distribution was chosen is re-created sharded, same outputs.
+    assert figures["copy"]["shards"] == 2 and figures["copy"]["diff"] <= 1e-5
+    assert "(12, 3, 4)" in figures["copy_layout_error"]
+    assert "`distribution` must be one of" in figures["unknown_name_error"]
+    assert "`devices`=4" in figures["devices_error"] and "xla_force_host_platform_device_count" in figures["devices_error"]
+
+
+@pytest.mark.timeout(600)
+def test_tensorflow_mirrored_strategy_equals_one_device(run_on_backend):
+    figures = _figures(run_on_backend, "tensorflow")
+    assert figures["replicas"] == 2 and "MirroredStrategy" in figures["describe"]
+    assert figures["dp_forward"] <= 1e-5 and figures["dp_weights"] <= 1e-5
+    assert "needs the JAX backend" in figures["model_parallel_error"]
+    assert "batch_size`=5" in figures["batch_error"]
+
+
+@pytest.mark.timeout(300)
+def test_torch_refuses_with_the_keras_version(run_on_backend):
+    figures = _figures(run_on_backend, "torch")
+    assert figures["torch_error"].startswith("ValueError") and "Keras master" in figures["torch_error"]
+
+
+@pytest.mark.timeout(600)
+def test_two_jax_processes_on_loopback_train_like_one(tmp_path):
+    """jax.distributed through keras.distribution.initialize, coordinator on 127.0.0.1: a MaskedLM
+    trained three steps by two processes (one CPU device and half the global batch each) ends
+    with the single-process weights."""
+    import socket
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tests.conftest import REPO_ROOT
+
+    pytest.importorskip("jax", reason="the jax extra is not installed (pip install '.[jax]')")
+    worker = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    with socket.socket() as probe:  # a free loopback port for the coordinator
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    single = subprocess.run([sys.executable, worker, "single", tmp_path / "single.npz"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    processes = [subprocess.Popen([sys.executable, worker, str(i), tmp_path / f"p{i}.npz", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        errors = [p.communicate(timeout=300)[1] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(e[-2000:] for e in errors)
+    want = np.load(tmp_path / "single.npz")
+    for i in range(2):
+        got = np.load(tmp_path / f"p{i}.npz")
+        np.testing.assert_allclose(got["losses"], want["losses"], atol=1e-6)
+        assert max(float(np.max(np.abs(got[k] - want[k]))) for k in want.files) <= 1e-5
