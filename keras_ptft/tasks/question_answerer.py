@@ -6,12 +6,12 @@ import os
 from typing import Sequence
 
 import keras
-import keras_hub
 import numpy as np
 
 from keras_ptft.data.qa_preprocessing import check_answers, check_doc_stride, check_qa_pairs, encode_qa
 from keras_ptft.tasks.metrics import best_null_threshold, squad_scores
-from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, fit_arrays, offsets_tokenizer
+from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, offsets_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
 
@@ -94,7 +94,7 @@ class PaddingLogitMask(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class QuestionAnswerer(keras_hub.models.Task):
+class QuestionAnswerer(Task):
     """Extractive QA: a backbone's token vectors and a dense layer giving start and end logits.
 
     `fit(pairs, answers)` takes `(question, context)` string pairs and per pair its answer
@@ -186,18 +186,18 @@ class QuestionAnswerer(keras_hub.models.Task):
         spans = None if y is None else check_answers(y, contexts)
         return encode_qa(self.tokenizer, questions, contexts, self.sequence_length, self.doc_stride, spans)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
-        """Trains on `(question, context)` pairs and their answers (or on `read_squad` dicts alone).
-
-        `validation_data` is a `(pairs, answers)` pair (or a list of `read_squad` dicts).
-        """
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets: bool = False):
+        """The shared fit path's hook: `(question, context)` pairs and their answers (or
+        `read_squad` dicts alone) become windowed features with start/end labels per window
+        (`fit(pairs, answers, validation_data=(pairs, answers))`)."""
+        if hasattr(x, "element_spec"):  # already encoded batches
+            return x, y, sample_weight
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` is not supported: a long context becomes several windows.")
         x, y = _split_examples(x, y)
         encoded = self.encode(x, y)
-        if validation_data is not None:
-            val = self.encode(*_split_examples(*_as_pair(validation_data)))
-            validation_data = ({name: val[name] for name in MODEL_INPUTS}, val["labels"])
-        return fit_arrays(self, {name: encoded[name] for name in MODEL_INPUTS}, encoded["labels"], None,
-                          batch_size, epochs, validation_data, kwargs)
+        features = {name: encoded[name] for name in MODEL_INPUTS}
+        return features, (None if y is None else encoded["labels"]), None
 
     def predict(self, x, batch_size: int | None = None, **kwargs) -> list[dict]:
         """Per `(question, context)` pair: `{"text", "start", "end", "score"}` — the answer and its
@@ -266,12 +266,6 @@ def _split_examples(x, y):
     if y is None and isinstance(x, (list, tuple)) and x and all(isinstance(item, dict) for item in x):
         return [(item["question"], item["context"]) for item in x], [item.get("answers", []) for item in x]
     return x, y
-
-
-def _as_pair(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) == 2:
-        return validation_data
-    return validation_data, None
 
 
 def _gold_list(answer) -> list:

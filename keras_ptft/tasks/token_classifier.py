@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
 import keras
-import keras_hub
 import numpy as np
 
 from keras_ptft.data.token_alignment import (
@@ -18,11 +16,10 @@ from keras_ptft.data.token_alignment import (
     encode_tagged_words,
     warn_truncated,
 )
+from keras_ptft.tasks.base import Task
 from keras_ptft.tasks.metrics import entity_scores
-from keras_ptft.training.checkpoints import add_checkpoint_callbacks
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
-from keras_ptft.training.shuffling import shuffled_batches
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -114,26 +111,8 @@ def bounds_to_entities(text: str, words: Sequence[tuple], labels: Sequence[str],
     return entities
 
 
-def fit_arrays(task, features: dict, labels, sample_weight, batch_size, epochs, validation_data, kwargs):
-    """The fit body of the span tasks: in-memory arrays reshuffled every epoch, the schedule's
-    open length set from the batch count, checkpoint callbacks, then Keras' `fit`."""
-    steps = kwargs.get("steps_per_epoch") or math.ceil(len(labels) / (batch_size or 32))
-    schedule = getattr(getattr(task, "optimizer", None), "_learning_rate", None)
-    if hasattr(schedule, "resolve") and getattr(schedule, "total_steps", 0) is None:
-        schedule.resolve(int(epochs * steps))
-        task.train_function = None
-    kwargs["validation_data"] = validation_data
-    add_checkpoint_callbacks(task, kwargs)
-    shuffle = kwargs.pop("shuffle", True)
-    if shuffle:
-        data = shuffled_batches(features, labels, sample_weight, batch_size)
-        return keras.Model.fit(task, data, epochs=epochs, shuffle=False, **kwargs)  # shuffled above
-    return keras.Model.fit(task, features, labels, sample_weight=sample_weight, batch_size=batch_size,
-                           epochs=epochs, shuffle=False, **kwargs)
-
-
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class TokenClassifier(keras_hub.models.Task):
+class TokenClassifier(Task):
     """A tag per word: a backbone's token vectors, dropout and a dense layer over the tags.
 
     `fit(words, tags)` takes sentences as lists of words with one tag per word (what
@@ -234,18 +213,20 @@ class TokenClassifier(keras_hub.models.Task):
             label_all_pieces=self.label_all_pieces, label_names=self.label_names, scheme=self.scheme,
         )
 
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
-        """Trains on `x` = sentences as lists of words and `y` = their tag lists.
-
-        `validation_data` is a `(words, tags)` pair. Other arguments are Keras `fit`'s.
-        """
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets: bool = False):
+        """The shared fit path's hook: sentences as lists of words (`x`) and their tag lists (`y`)
+        become word-piece features, labels on the scheme's pieces and a loss weight that is 0 on
+        the pieces not labelled (`fit(words, tags, validation_data=(words, tags))`)."""
+        if hasattr(x, "element_spec"):  # already encoded batches
+            return x, y, sample_weight
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` is not supported: the loss weights come from the word-piece "
+                             "alignment (0 on the pieces that carry no label).")
         encoded = self.encode(x, y)
         warn_truncated(encoded["truncated_words"], self.sequence_length, "left out of training")
-        if validation_data is not None:
-            val = self.encode(*validation_data)
-            validation_data = (_inputs(val), val["labels"], val["sample_weight"])
-        return fit_arrays(self, _inputs(encoded), encoded["labels"], encoded["sample_weight"], batch_size,
-                          epochs, validation_data, kwargs)
+        if y is None:
+            return _inputs(encoded), None, None
+        return _inputs(encoded), encoded["labels"], encoded["sample_weight"]
 
     def predict_tags(self, words: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
         """One tag per word of pre-split sentences (e.g. a CoNLL dev set)."""
