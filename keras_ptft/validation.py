@@ -47,13 +47,15 @@ __all__ = [
 ]
 
 
-def check_texts(texts: Any, argument: str, allow_empty: bool = False) -> list[str]:
+def check_texts(texts: Any, argument: str, allow_empty: bool = False, allow_blank: bool = True) -> list[str]:
     """Checks raw texts and returns them as a list of str.
 
     Args:
         texts: a list, tuple or 1-D NumPy array of str; a single str counts as one text.
         argument: str. The argument's name, used in the error message.
         allow_empty: bool. Accept an empty list (e.g. for `predict([])`).
+        allow_blank: bool. Accept texts that are empty or only white space (False for the two
+            sides of translation pairs, where a blank row is a mistake in the data).
 
     Returns:
         list of str.
@@ -82,7 +84,12 @@ def check_texts(texts: Any, argument: str, allow_empty: bool = False) -> list[st
             raise ValueError(
                 f"`{argument}` must hold only strings, received {type(text).__name__} {text!r:.80} at index {index}."
             )
-    return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in texts]
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in texts]
+    if not allow_blank:
+        for index, text in enumerate(texts):
+            if not text.strip():
+                raise ValueError(f"`{argument}` row {index} is empty; every row needs text.")
+    return texts
 
 
 def check_text_pairs(pairs: Any, argument: str, allow_empty: bool = False) -> tuple[list[str], list[str]]:

@@ -19,6 +19,8 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.validation import check_texts
+
 PAD, UNK, START, END, MASK = "<pad>", "<unk>", "<s>", "</s>", "<mask>"
 NUM_SENTINELS = 32
 SENTINELS = tuple(f"<extra_id_{i}>" for i in range(NUM_SENTINELS))
@@ -96,7 +98,7 @@ def train_seq2seq_tokenizer(
             f"`vocabulary_size` must be an integer larger than {reserved} (256 byte pieces, 5 special "
             f"tokens and {NUM_SENTINELS} sentinels), received vocabulary_size={vocabulary_size!r}."
         )
-    texts = check_texts(texts, "texts")
+    texts = check_texts(texts, "texts", allow_blank=False)
     model = io.BytesIO()
     try:
         sentencepiece.SentencePieceTrainer.train(
@@ -122,20 +124,6 @@ def train_seq2seq_tokenizer(
             f"(too small?): {error}"
         ) from None
     return Seq2SeqTokenizer(proto=model.getvalue())
-
-
-def check_texts(texts, argument: str, allow_empty: bool = False) -> list[str]:
-    """Returns `texts` as a list of strings, or raises a `ValueError` naming `argument` and the row."""
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or not texts:
-        raise ValueError(f"`{argument}` must be a non-empty list of strings, received {texts!r:.80}.")
-    for row, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"`{argument}` must contain only strings; row {row} is {type(text).__name__} {text!r}.")
-        if not allow_empty and not text.strip():
-            raise ValueError(f"`{argument}` row {row} is empty; every row needs text.")
-    return list(texts)
 
 
 def is_cjk(char: str) -> bool:

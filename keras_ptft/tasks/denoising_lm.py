@@ -10,12 +10,12 @@ import numpy as np
 from keras_ptft.data.seq2seq_preprocessing import (
     check_chinese_coverage,
     check_denoising_options,
-    check_texts,
     denoising_examples,
     pack_token_ids,
     token_id_lists,
 )
 from keras_ptft.tasks.translator import Translator
+from keras_ptft.validation import check_texts
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -115,7 +115,7 @@ class DenoisingLM(Translator):
         return self.preprocessor.encoder_sequence_length
 
     def _rows(self, texts) -> list[list[int]]:
-        texts = check_texts(texts, "x")
+        texts = check_texts(texts, "x", allow_blank=False)
         check_chinese_coverage(self.preprocessor.tokenizer, texts)
         ids = [row for start in range(0, len(texts), 1024)
                for row in token_id_lists(self.preprocessor.tokenizer, texts[start : start + 1024])]

@@ -20,6 +20,7 @@ from keras_ptft.tasks.base import Task
 from keras_ptft.tasks.metrics import entity_scores
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
+from keras_ptft.validation import check_texts
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -242,7 +243,7 @@ class TokenClassifier(Task):
             x: str or list of str. Raw sentences.
             batch_size: int or None. Rows per model call.
         """
-        texts = check_texts(x, "x")
+        texts = check_texts(x, "x", allow_empty=True)
         tokenized = self.tokenizer.encode(texts)
         pieces = [[[piece[0] for piece in word] for word in item["pieces"]] for item in tokenized]
         encoded = encode_tagged_words(pieces, None, self.sequence_length, self.tokenizer.token_to_id)
@@ -310,16 +311,3 @@ def offsets_tokenizer(backbone, vocabulary, lowercase: bool, strip_accents) -> W
             f"`vocabulary_size` is {backbone.vocabulary_size}; they must match."
         )
     return tokenizer
-
-
-def check_texts(x, argument: str) -> list[str]:
-    """A str or a list of str as a list; anything else is a ValueError naming the element index."""
-    if isinstance(x, str):
-        return [x]
-    if not isinstance(x, (list, tuple, np.ndarray)):
-        raise ValueError(f"`{argument}` must be a str or a list of str, received {type(x).__name__}.")
-    texts = list(x)
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"`{argument}[{index}]` must be a str, received {type(text).__name__}: {text!r:.80}.")
-    return texts

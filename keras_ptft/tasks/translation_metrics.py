@@ -13,7 +13,8 @@ from typing import Sequence
 
 import keras
 
-from keras_ptft.data.seq2seq_preprocessing import check_texts, is_cjk
+from keras_ptft.data.seq2seq_preprocessing import is_cjk
+from keras_ptft.validation import check_texts
 
 BLEU_TOKENIZERS = ("auto", "zh", "13a", "intl", "char", "none")
 

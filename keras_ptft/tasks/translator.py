@@ -9,7 +9,8 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from keras_ptft.data.seq2seq_preprocessing import Seq2SeqPreprocessor, check_chinese_coverage, check_texts
+from keras_ptft.data.seq2seq_preprocessing import Seq2SeqPreprocessor, check_chinese_coverage
+from keras_ptft.validation import check_texts
 from keras_ptft.models.seq2seq import Seq2Seq
 from keras_ptft.tasks.causal_lm import make_sampler
 from keras_ptft.tasks.translation_metrics import translation_scores
@@ -235,7 +236,7 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         ```
         """
         single = isinstance(texts, str)
-        texts = check_texts([texts] if single else texts, "texts")
+        texts = check_texts([texts] if single else texts, "texts", allow_blank=False)
         max_length = self._check_max_length(max_length)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, received batch_size={batch_size!r}.")
@@ -291,7 +292,7 @@ def _as_pairs(x, y, names: tuple[str, str] = ("x", "y")) -> tuple[list[str], lis
         raise ValueError(
             f"`{names[0]}` holds sources without targets; pass (sources, targets) or sources and y=targets."
         )
-    sources, targets = check_texts(x, names[0]), check_texts(y, names[1])
+    sources, targets = check_texts(x, names[0], allow_blank=False), check_texts(y, names[1], allow_blank=False)
     if len(sources) != len(targets):
         raise ValueError(
             f"`{names[0]}` and `{names[1]}` must hold as many sources as targets, received {len(sources)} "

@@ -108,7 +108,7 @@ EXPORT = [
     ("int8 with tflite_text", lambda c: export(c.classifier, c.tmp / "a", formats=["tflite_text"],
                                                quantization="int8", representative_data=["x"]), ValueError,
      "tflite_text"),
-    ("representative_data one str", lambda c: export(c.classifier, c.tmp / "a", representative_data="a text"),
+    ("representative_data not texts", lambda c: export(c.classifier, c.tmp / "a", representative_data=["a", 7]),
      ValueError, "`representative_data`"),
     ("verify_data empty", lambda c: export(c.classifier, c.tmp / "a", verify_data=[]), ValueError, "`verify_data`"),
     ("verify_data not texts", lambda c: export(c.classifier, c.tmp / "a", verify_data=["ok", 3]), ValueError,
@@ -141,7 +141,7 @@ EXPORT = [
 ]
 
 VERIFY = [
-    ("data one str", lambda c: verify(c.exported, c.classifier, "a text"), ValueError, "`data`"),
+    ("data a number", lambda c: verify(c.exported, c.classifier, 7), TypeError, "`data`"),
     ("data empty", lambda c: verify(c.exported, c.classifier, []), ValueError, "`data`"),
     ("formats not in the folder", lambda c: verify(c.exported, c.classifier, formats=["onnx"]), ValueError,
      "`formats`"),
@@ -156,9 +156,9 @@ PREDICTOR = [
      "manifest.json"),
     ("format not exported", lambda c: Predictor(c.exported, format="onnx"), ValueError, "`format`"),
     ("format unknown", lambda c: Predictor(c.exported, format="coreml"), ValueError, "`format`"),
-    ("texts a number", lambda c: predictor(c).predict(3), ValueError, "`texts`"),
+    ("texts a number", lambda c: predictor(c).predict(3), TypeError, "`texts`"),
     ("texts with a number", lambda c: predictor(c).predict(["ok", 4]), ValueError, "at index 1"),
-    ("texts a dict", lambda c: predictor(c).predict({"text": "a"}), ValueError, "`texts`"),
+    ("texts a dict", lambda c: predictor(c).predict({"text": "a"}), TypeError, "`texts`"),
     ("option of another kind", lambda c: predictor(c).predict(["a"], max_length=4), ValueError, "max_length"),
     ("manifest not JSON", lambda c: Predictor(folder_with(c, "bad", {"manifest.json": '{"kind": "text_cl'})),
      ValueError, "corrupted"),

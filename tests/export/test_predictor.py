@@ -52,8 +52,10 @@ def test_a_truncated_file_without_manifest_check_still_fails_clearly(copy):
 
 def test_wrong_input_types_and_formats(exported):
     predictor = Predictor(exported, format="tflite")
-    for bad in [3, ["ok", 4], {"text": "a"}, None]:
-        with pytest.raises(ValueError, match="`texts`"):
+    # One rule for texts everywhere (keras_ptft.validation.check_texts): a non-list is a TypeError,
+    # a list holding a non-string a ValueError, each naming `texts`.
+    for bad, error in [(3, TypeError), (["ok", 4], ValueError), ({"text": "a"}, TypeError), (None, TypeError)]:
+        with pytest.raises(error, match="`texts`"):
             predictor.predict(bad)
     with pytest.raises(ValueError, match="`format`"):
         Predictor(exported, format="onnx")

@@ -123,7 +123,7 @@ def test_bad_input_names_field_and_index():
         tagger.fit([["alice", "met"]], [["B-PER"]])
     with pytest.raises(ValueError, match=r"`words\[0\]` must be a list of words, received str"):
         tagger.fit(["alice met bob"], [["B-PER", "O", "B-PER"]])
-    with pytest.raises(ValueError, match=r"`x\[1\]` must be a str"):
+    with pytest.raises(ValueError, match=r"`x` must hold only strings, received int 3 at index 1"):
         tagger.predict(["alice", 3])
     with pytest.raises(ValueError, match="`label_names` must include the outside tag 'O'"):
         kp.recipes.token_classifier(tiny_bert(1), ["B-PER", "I-PER"], vocabulary=VOCAB)

@@ -33,7 +33,8 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature
-from keras_ptft.export.kinds.common import check_texts, token_ids
+from keras_ptft.export.kinds.common import token_ids
+from keras_ptft.validation import check_texts
 
 
 def greedy_generate(lm, token_ids: tf.Tensor, padding_mask: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -118,7 +119,7 @@ class CausalLMRunner(KindRunner):
         The artifact always decodes to the export's `max_length`; greedy decoding is causal, so
         its first `max_length` tokens are exactly what a shorter generation gives.
         """
-        prompts = check_texts(prompts, "prompts", allow_str=True)
+        prompts = check_texts(prompts, "prompts")
         if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
                                        or not 2 <= max_length <= self.max_length):
             raise ValueError(f"`max_length` must be an integer in [2, {self.max_length}] (this export generates "

@@ -27,7 +27,8 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature
-from keras_ptft.export.kinds.common import check_texts, softmax, token_ids
+from keras_ptft.export.kinds.common import softmax, token_ids
+from keras_ptft.validation import check_texts
 
 MASK_TOKEN = "[MASK]"
 # The backbone's own inputs; `mask_positions` comes on top.
@@ -92,7 +93,7 @@ class MaskedLMRunner(KindRunner):
         self.runner = tflite.TFLiteRunner(artifact)
 
     def predict(self, texts) -> dict:
-        texts = check_texts(texts, "texts", allow_str=True)
+        texts = check_texts(texts, "texts")
         missing = [text for text in texts if MASK_TOKEN not in text]
         if missing:
             raise ValueError(f"`texts` entries must contain {MASK_TOKEN}; received {missing[0]!r}.")

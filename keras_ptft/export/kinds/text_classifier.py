@@ -18,7 +18,8 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, probability_parity, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature, write_saved_model
-from keras_ptft.export.kinds.common import check_texts, class_outputs, class_predictions
+from keras_ptft.export.kinds.common import class_outputs, class_predictions
+from keras_ptft.validation import check_texts
 from keras_ptft.export.kinds.text_ops import FastBertPacker, check_fast_tokenizer_compatible
 
 TOKEN_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -110,7 +111,7 @@ class TextClassifierRunner(KindRunner):
                                                 for name, value in preprocessor(texts).items()})
 
     def predict(self, texts) -> dict:
-        texts = check_texts(texts, "texts", allow_str=True, allow_empty=True)
+        texts = check_texts(texts, "texts", allow_empty=True)
         if not texts:
             return {"probabilities": np.zeros((0, len(self.label_names)), np.float32),
                     "labels": np.zeros((0,), np.int64), "label_names": []}
