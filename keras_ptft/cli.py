@@ -451,6 +451,8 @@ def _add_serve(commands) -> None:
     parser.add_argument("--max-batch-size", type=_positive_int, default=32)
     parser.add_argument("--max-wait-ms", type=_non_negative_float, default=5.0)
     parser.add_argument("--max-request-bytes", type=_positive_int, default=1 << 20)
+    parser.add_argument("--read-timeout", type=_positive_float, default=10.0,
+                        help="seconds a client may take to send its request before it gets 408 (default 10)")
     parser.set_defaults(run=_run_serve)
 
 
@@ -464,7 +466,8 @@ def _run_serve(args) -> int:
         print(f"keras-ptft serve: {error}", file=sys.stderr)
         return 1
     server = Server(predictor, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
-                    max_wait_ms=args.max_wait_ms, max_request_bytes=args.max_request_bytes, verbose=True)
+                    max_wait_ms=args.max_wait_ms, max_request_bytes=args.max_request_bytes,
+                    read_timeout_s=args.read_timeout, verbose=True)
     host, port = server.server_address[:2]
     print(f"serving {args.path} ({predictor.format}) on http://{host}:{port} (POST /predict, GET /health)",
           flush=True)

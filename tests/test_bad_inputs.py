@@ -232,6 +232,7 @@ CLI_ROWS = [
     ("serve-batch-size", ["serve", "{folder}", "--max-batch-size", "0"], 2, "--max-batch-size"),
     ("serve-request-bytes", ["serve", "{folder}", "--max-request-bytes", "-5"], 2, "--max-request-bytes"),
     ("serve-wait", ["serve", "{folder}", "--max-wait-ms", "-1"], 2, "--max-wait-ms"),
+    ("serve-read-timeout", ["serve", "{folder}", "--read-timeout", "0"], 2, "--read-timeout"),
     ("serve-not-an-export", ["serve", "{folder}"], 1, "{folder}"),
     ("export-missing-model", ["export", "{root}/none.keras", "{root}/exported"], 2, "no model file"),
     ("export-agreement", ["export", "{root}/m.keras", "{root}/e", "--min-label-agreement", "2"], 2,
