@@ -12,7 +12,10 @@
    `OneCycle`, anything with `resolve(total_steps)`) is sized from epochs x batches.
 5. `checkpoint_dir` callbacks (resume and best model), when the task has one.
 6. `keras.Model.fit` runs inside `distribution_scope()` — **the distribution switch belongs
-   there, and only there.**
+   there, and only there.** Every task constructor accepts `distribution=` (`"data_parallel"`,
+   `"model_parallel"`, a `keras.distribution.Distribution` or a `tf.distribute.Strategy`; see
+   `keras_ptft/training/distribution.py`): the task is built, compiled, trained, evaluated and
+   run inside it, and `fit`'s `batch_size` is the global batch.
 
 Example:
 ```python
@@ -25,7 +28,7 @@ classifier.fit(["a fine film", "a dull film"], [1, 0], validation_split=0.5, epo
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 
 import keras
@@ -33,6 +36,7 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
+from keras_ptft.training.distribution import check_global_batch_size, distributable, distribution_scope
 from keras_ptft.training.shuffling import shuffled_batches, split_validation
 from keras_ptft.validation import check_same_length, is_in_memory, num_examples
 
@@ -47,6 +51,16 @@ class TrainingMixin:
     #: str or None. Folder that makes `fit` resumable (see `set_run_options`).
     checkpoint_dir = None
     checkpoint_monitor = None
+    #: The resolved distribution (None: one device). Set by the constructor's `distribution=`.
+    distribution = None
+
+    def __init_subclass__(cls, **kwargs):
+        # Every task constructor gets `distribution=` here, once, instead of in each task.
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = distributable(cls.__init__)
+        if "compile" in cls.__dict__:
+            cls.compile = _compile_in_scope(cls.compile)
 
     # === Hooks a task overrides ===
 
@@ -80,8 +94,11 @@ class TrainingMixin:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def distribution_scope(self):
-        """The context `fit` trains in: where a `distribution` switch (data / model parallel) goes."""
-        return contextlib.nullcontext()
+        """The context the task is compiled, trained and run in: its `distribution`'s scope."""
+        return distribution_scope(self.distribution)
+
+    def compile(self, *args, **kwargs):
+        return super().compile(*args, **kwargs)
 
     def empty_predictions(self) -> np.ndarray:
         """What `predict` returns for zero inputs: a `(0, ...)` array of the output's shape."""
@@ -93,6 +110,8 @@ class TrainingMixin:
             validation_split=None, shuffle: bool = True, **kwargs):
         if not self.compiled:
             self.compile()
+        if self.distribution is not None and not hasattr(x, "element_spec"):
+            check_global_batch_size(batch_size or 32, self.distribution)
         x, y, sample_weight = self._checked(x, y, sample_weight, with_targets=True)
         if validation_split:
             if validation_data is not None:
@@ -163,6 +182,32 @@ class TrainingMixin:
             check_same_length(x, y, "x", "y")
             check_same_length(x, sample_weight, "x", "sample_weight")
         return x, y, sample_weight
+
+
+def _compile_in_scope(compile_method):
+    """`compile` run inside the task's distribution; an optimizer made outside it (by a recipe, or
+    by the task's own defaults before this call) is re-made inside from its config, because its
+    variables (`iterations`, then the slots) must be placed like the model's."""
+
+    @functools.wraps(compile_method)
+    def compile(self, *args, **kwargs):
+        if self.distribution is None:
+            return compile_method(self, *args, **kwargs)
+        with self.distribution_scope():
+            if args and isinstance(args[0], keras.optimizers.Optimizer):
+                args = (_remade(args[0]), *args[1:])
+            elif isinstance(kwargs.get("optimizer"), keras.optimizers.Optimizer):
+                kwargs["optimizer"] = _remade(kwargs["optimizer"])
+            return compile_method(self, *args, **kwargs)
+
+    return compile
+
+
+def _remade(optimizer):
+    return type(optimizer).from_config(optimizer.get_config())
+
+
+TrainingMixin.compile = _compile_in_scope(TrainingMixin.compile)
 
 
 class Task(TrainingMixin, keras_hub.models.Task):

@@ -76,7 +76,7 @@ def resolve_distribution(distribution, *, devices: int | None = None, backbone=N
                 return keras.distribution.DataParallel(devices=available[:count])
             return _model_parallel(backbone, available[:count], model_axis_size)
         raise ValueError(f"`distribution` is not supported on the {backend!r} backend.")
-    if isinstance(distribution, keras.distribution.Distribution):
+    if _is_keras_distribution(distribution):
         if backend != "jax":
             raise ValueError(f"A keras.distribution.{type(distribution).__name__} needs the JAX backend in Keras "
                              f"{keras.__version__}; this process runs {backend!r}.")
@@ -137,7 +137,7 @@ def distributed_copy(model: keras.Model, distribution) -> keras.Model:
     """
     if distribution is None:
         return model
-    if isinstance(distribution, keras.distribution.ModelParallel):
+    if type(distribution).__name__ == "ModelParallel" and _is_keras_distribution(distribution):
         from keras_ptft.models.layout import check_layout_map
 
         check_layout_map(distribution._layout_map, model)
@@ -159,6 +159,13 @@ def distributable(init):
     @functools.wraps(init)
     def wrapper(self, backbone, *args, distribution=None, **kwargs):
         resolved = resolve_distribution(distribution, backbone=backbone)
+        if _is_tf_strategy(resolved):
+            # Measured: a keras-hub task trained under MirroredStrategy fails inside TensorFlow's
+            # cross-replica sum (AddN over a boolean mask). Refuse it plainly until that is solved.
+            raise ValueError("`distribution=` on a task needs the JAX backend in this version: under "
+                             "tf.distribute.MirroredStrategy keras-hub tasks fail in TensorFlow's cross-replica "
+                             "aggregation. Use KERAS_BACKEND=jax, or build a plain Keras model inside "
+                             "distribution_scope(resolve_distribution('data_parallel')).")
         backbone = distributed_copy(backbone, resolved)
         with distribution_scope(resolved):
             init(self, backbone, *args, **kwargs)
@@ -220,6 +227,11 @@ def _mirrored_strategy(devices):
         raise ValueError(f"`devices`={devices} but TensorFlow already started with {len(cpus)} CPU device(s); "
                          "ask for the devices before any TensorFlow work in the process.")
     return tf.distribute.MirroredStrategy(devices=cpus[: devices or len(cpus)])
+
+
+def _is_keras_distribution(value) -> bool:
+    # By duck type: keras.distribution exports its Distribution base class only on some backends.
+    return type(value).__module__.startswith("keras") and hasattr(value, "device_mesh") and hasattr(value, "scope")
 
 
 def _is_tf_strategy(value) -> bool:

@@ -32,6 +32,8 @@ TEXT = {
 }
 IMAGES = rng.uniform(0, 1, (8, 8, 8, 3)).astype("float32")
 LABELS = rng.integers(0, 3, (8,)).astype("int32")
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
+TASK_TEXTS = [" ".join(f"w{(3 * i + j) % 27}" for j in range(3 + i % 4)) for i in range(16)]
 
 
 def bert():
@@ -101,6 +103,8 @@ def main(backend):
         _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, strategy)
         result["model_parallel_error"] = error_of(lambda: resolve_distribution("model_parallel", backbone=kp.models.Bert))
         result["batch_error"] = error_of(lambda: check_global_batch_size(5, strategy))
+        result["task_error"] = error_of(lambda: kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8,
+                                                                  distribution=strategy))
     else:
         data_parallel = resolve_distribution("data_parallel")
         result["describe"] = describe(data_parallel)
@@ -125,6 +129,13 @@ def main(backend):
                                                       - np.asarray(made_before(TEXT)["sequence_output"]))))}
         result["copy_layout_error"] = error_of(lambda: distributed_copy(
             odd, resolve_distribution("model_parallel", backbone=kp.models.Bert)))
+        # A task built with distribution= trains under it (the one fit path enters the scope and
+        # checks the global batch).
+        mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution="data_parallel")
+        history = mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history
+        result["task_losses"] = [float(v) for v in history["loss"]]
+        result["task_distribution"] = type(mlm.distribution).__name__
+        result["task_batch_error"] = error_of(lambda: mlm.fit(TASK_TEXTS, batch_size=5, epochs=1, verbose=0))
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
     print(json.dumps(result))

@@ -30,6 +30,9 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend):
     # A backbone made before the distribution was chosen is re-created sharded, same outputs.
     assert figures["copy"]["shards"] == 2 and figures["copy"]["diff"] <= 1e-5
     assert "(12, 3, 4)" in figures["copy_layout_error"]
+    assert figures["task_distribution"] == "DataParallel" and len(figures["task_losses"]) == 2
+    assert all(0 < loss < 10 for loss in figures["task_losses"])
+    assert "batch_size`=5" in figures["task_batch_error"]
     assert "`distribution` must be one of" in figures["unknown_name_error"]
     assert "`devices`=4" in figures["devices_error"] and "xla_force_host_platform_device_count" in figures["devices_error"]
 
@@ -41,6 +44,7 @@ def test_tensorflow_mirrored_strategy_equals_one_device(run_on_backend):
     assert figures["dp_forward"] <= 1e-5 and figures["dp_weights"] <= 1e-5
     assert "needs the JAX backend" in figures["model_parallel_error"]
     assert "batch_size`=5" in figures["batch_error"]
+    assert "needs the JAX backend" in figures["task_error"]
 
 
 @pytest.mark.timeout(300)
