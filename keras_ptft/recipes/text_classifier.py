@@ -12,6 +12,7 @@ from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.recipes import techniques
 from keras_ptft.tasks.text_classifier import SparseMacroF1, TextClassifier  # noqa: F401 (re-exported)
 from keras_ptft.training import schedules as schedules_lib
+from keras_ptft.training.optimization import resolve_learning_rate
 from keras_ptft.training.schedules import WarmupDecay
 from keras_ptft.validation import check_num_classes, check_sequence_length
 
@@ -25,7 +26,7 @@ def text_classifier(
     sequence_length: int | None = None,
     label_names: Sequence[str] | None = None,
     pooling: str = "cls",
-    learning_rate: float = 5e-5,
+    learning_rate: float | str = "auto",
     warmup_ratio: float = 0.1,
     total_steps: int | None = None,
     weight_decay: float = 0.01,
@@ -55,7 +56,7 @@ def text_classifier(
 ) -> TextClassifier:
     """A compiled text classifier, ready for `fit()` on `(text, label)` data.
 
-    Defaults follow BERT fine-tuning practice: AdamW (weight decay 0.01, none on LayerNorm and
+    Defaults follow BERT fine-tuning practice (learning rate by width, see `learning_rate`): AdamW (weight decay 0.01, none on LayerNorm and
     biases), linear warm-up over the first 10% of steps then linear decay to 0, gradient clipping
     at global norm 1.0, dropout 0.1 before the softmax. The schedule's length is taken from the
     first `fit()` call (epochs x batches) unless `total_steps` is given.
@@ -73,7 +74,10 @@ def text_classifier(
         pooling: str. `"cls"` (the backbone's pooled [CLS] output) or `"mean"` (the mean of the
             token vectors over non-padding tokens; use it for sentence-transformers checkpoints
             such as all-MiniLM-L6-v2, whose pooler is untrained).
-        learning_rate: float. Peak learning rate.
+        learning_rate: float or `"auto"`. Peak learning rate. `"auto"` picks it by the backbone's
+            width (`keras_ptft.training.optimization.auto_learning_rate`): BERT's 5e-5 for
+            `hidden_dim` >= 384 (BERT-base, MiniLM), larger for the narrower tiny/mini encoders
+            (1.35e-3 at 128), which learn next to nothing at 5e-5 in a few epochs.
         warmup_ratio: float. Fraction of the steps spent warming up.
         total_steps: int or None. Length of the schedule; None takes it from `fit()`.
         weight_decay: float. AdamW weight decay.
@@ -119,6 +123,7 @@ def text_classifier(
     """
     check_num_classes(num_classes)
     backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
+    learning_rate = resolve_learning_rate(learning_rate, backbone)
     if precision is not None:
         backbone = techniques.with_dtype_policy(backbone, precision)
     classifier = TextClassifier(

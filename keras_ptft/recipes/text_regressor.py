@@ -10,6 +10,7 @@ import keras
 from keras_ptft.recipes import techniques
 from keras_ptft.recipes.text_classifier import apply_techniques, resolve_backbone
 from keras_ptft.tasks.text_regressor import TextRegressor
+from keras_ptft.training.optimization import resolve_learning_rate
 
 
 def text_regressor(
@@ -18,7 +19,7 @@ def text_regressor(
     vocabulary: Sequence[str] | str | None = None,
     preprocessor: keras.layers.Layer | None = None,
     sequence_length: int | None = None,
-    learning_rate: float = 5e-5,
+    learning_rate: float | str = "auto",
     warmup_ratio: float = 0.1,
     total_steps: int | None = None,
     weight_decay: float = 0.01,
@@ -47,7 +48,7 @@ def text_regressor(
 
     Takes the same arguments as `keras_ptft.recipes.text_classifier` (optimizer, schedule,
     regularization, clipping, accumulation, EMA, precision, layer-wise decay, freezing, LoRA),
-    minus the classification ones.
+    minus the classification ones; `learning_rate="auto"` follows the same rule by width.
 
     Example:
     ```python
@@ -56,6 +57,7 @@ def text_regressor(
     ```
     """
     backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
+    learning_rate = resolve_learning_rate(learning_rate, backbone)
     if precision is not None:
         backbone = techniques.with_dtype_policy(backbone, precision)
     regressor = TextRegressor(backbone, preprocessor=preprocessor, dropout=dropout, compile=False)

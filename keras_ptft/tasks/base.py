@@ -85,10 +85,8 @@ class TrainingMixin:
             if y is not None or sample_weight is not None:
                 raise ValueError("`y` and `sample_weight` must be None when `x` is a tf.data.Dataset.")
             dataset = x
-        elif shuffle:
-            dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed)
         else:
-            dataset = shuffled_batches(x, y, sample_weight, batch_size, shuffle=False)
+            dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle)
         if getattr(self, "preprocessor", None) is not None:
             dataset = dataset.map(self.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset.prefetch(tf.data.AUTOTUNE)
@@ -102,7 +100,9 @@ class TrainingMixin:
 
     def empty_predictions(self) -> np.ndarray:
         """What `predict` returns for zero inputs: a `(0, ...)` array of the output's shape."""
-        return np.zeros((0, *self.output_shape[1:]), "float32")
+        # The graph's own output tensor: `output_shape` is not always available on a Task.
+        output = keras.tree.flatten(self.outputs)[0]
+        return np.zeros((0, *output.shape[1:]), "float32")
 
     # === The shared path ===
 

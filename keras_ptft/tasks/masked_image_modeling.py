@@ -5,20 +5,21 @@ from __future__ import annotations
 import os
 import warnings
 
+import json
+
 import keras
-import keras_hub
 import numpy as np
 from keras import ops
 from keras_hub.layers import TransformerEncoder
 
-from keras_ptft.models.vit import PatchPositions, ViT, patchify, unpatchify
+from keras_ptft.models.vit import PatchPositions, patchify, unpatchify
 from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_images
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
+class MaskedImageModeling(TrainingMixin, keras.Model):
     """MAE pretraining: mask most patches, encode the rest, reconstruct the masked pixels.
 
     Every step draws new uniform noise per image and masks the patches with the largest noise:
@@ -62,7 +63,10 @@ class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
     ```
     """
 
-    backbone_cls = ViT
+    # Not a keras-hub `Task`: this model is subclassed, and keras-hub resets its pipeline base class
+    # whenever a non-functional Task is built, which strips the functional machinery from every
+    # functional Task alive in the process. `save_to_preset` / `from_preset` below write and read
+    # the same files a keras-hub Task preset holds.
 
     def __init__(
         self,
@@ -76,11 +80,8 @@ class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         mask_ratio: float | None = None,
-        preprocessor=None,
         **kwargs,
     ):
-        if preprocessor is not None:
-            raise ValueError("`MaskedImageModeling` takes uint8 images and no `preprocessor`.")
         super().__init__(**kwargs)
         if mask_ratio is not None:  # the first name, kept for old code and saved `.keras` files
             warnings.warn("`mask_ratio` is deprecated; use `mask_rate`.", DeprecationWarning, stacklevel=2)
@@ -251,6 +252,39 @@ class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
         )
         return result, keras.ops.convert_to_numpy(mask_pixels)[..., 0]
 
+    def save_to_preset(self, path: str | os.PathLike) -> None:
+        """Saves the whole task: the backbone as keras-hub saves one (`config.json` +
+        `model.weights.h5`, so `image_classifier(path, ...)` loads it) and the task beside it
+        (`task.json` + `task.weights.h5`, the decoder), for `from_preset`.
+
+        Example:
+        ```python
+        mae.save_to_preset("saved_models/my_vit")
+        mae = kp.tasks.MaskedImageModeling.from_preset("saved_models/my_vit")
+        ```
+        """
+        path = os.fspath(path)
+        self.backbone.save_to_preset(path)
+        with open(os.path.join(path, "task.json"), "w", encoding="utf-8") as file:
+            json.dump(keras.saving.serialize_keras_object(self), file)
+        self.save_weights(os.path.join(path, "task.weights.h5"))
+
+    @classmethod
+    def from_preset(cls, path: str | os.PathLike, load_weights: bool = True) -> "MaskedImageModeling":
+        """Loads a task saved with `save_to_preset` (backbone and decoder)."""
+        path = os.fspath(path)
+        task_file = os.path.join(path, "task.json")
+        if not os.path.exists(task_file):
+            raise FileNotFoundError(
+                f"{path!r} holds no task.json: not a `MaskedImageModeling.save_to_preset` folder (a backbone "
+                "alone loads with `kp.models.presets.load_backbone`)."
+            )
+        with open(task_file, encoding="utf-8") as file:
+            task = keras.saving.deserialize_keras_object(json.load(file))
+        if load_weights:
+            task.load_weights(os.path.join(path, "task.weights.h5"))
+        return task
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
@@ -269,7 +303,6 @@ class MaskedImageModeling(TrainingMixin, keras_hub.models.Task):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config.pop("preprocessor", None)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
 

@@ -36,3 +36,44 @@ def default_compile_kwargs() -> dict:
     benchmarks measure both.
     """
     return {}
+
+
+# `learning_rate="auto"` of the text recipes. BERT's fine-tuning rates (2e-5 .. 5e-5) were tuned for
+# 768-wide encoders and stay right for MiniLM-sized ones (384); the tiny/mini encoders this package
+# builds learn next to nothing at them in a few epochs (issue 13: a 128-wide BERT stays at the
+# majority class after 3 epochs at 5e-5 and solves the task at 1e-2). The rate therefore grows as
+# the width shrinks below 384, cubically, capped at 2e-3:
+#
+# | hidden_dim | 768 | 512 | 384  | 256    | 128     | 64    |
+# |------------|-----|-----|------|--------|---------|-------|
+# | rate       | 5e-5| 5e-5| 5e-5 | 1.7e-4 | 1.35e-3 | 2e-3  |
+AUTO_LEARNING_RATE_WIDTH = 384
+AUTO_LEARNING_RATE = 5e-5
+AUTO_LEARNING_RATE_CAP = 2e-3
+
+
+def auto_learning_rate(backbone) -> float:
+    """The fine-tuning learning rate `learning_rate="auto"` picks for `backbone`, by its width.
+
+    `5e-5` for a `hidden_dim` of 384 or more (BERT-base, MiniLM); below that
+    `5e-5 * (384 / hidden_dim) ** 3`, at most `2e-3` (see the table above).
+
+    Example:
+    ```python
+    auto_learning_rate(kp.models.Bert.from_size("tiny", vocabulary_size=100))  # 1.35e-3
+    ```
+    """
+    width = getattr(backbone, "hidden_dim", None)
+    if not width:
+        return AUTO_LEARNING_RATE
+    rate = AUTO_LEARNING_RATE * max(1.0, AUTO_LEARNING_RATE_WIDTH / width) ** 3
+    return float(min(rate, AUTO_LEARNING_RATE_CAP))
+
+
+def resolve_learning_rate(learning_rate, backbone) -> float:
+    """`learning_rate` as a positive float: `"auto"` becomes `auto_learning_rate(backbone)`."""
+    if isinstance(learning_rate, str) and learning_rate == "auto":
+        return auto_learning_rate(backbone)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f'`learning_rate` must be a positive number or "auto", received learning_rate={learning_rate!r}.')
+    return float(learning_rate)
