@@ -53,7 +53,7 @@ class ImageClassifier(Task):
         num_classes: int,
         dropout: float = 0.0,
         label_names: Sequence[str] | None = None,
-        random_flip: bool = True,
+        random_flip: bool = False,
         crop_padding: int = 0,
         rand_augment: bool = False,
         mixup_alpha: float = 0.0,
