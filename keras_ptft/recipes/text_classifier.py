@@ -7,8 +7,8 @@ from typing import Sequence
 
 import keras
 
+from keras_ptft.convert.resolve import load_checkpoint, sentence_transformers_pooling
 from keras_ptft.data.preprocessing import BertPreprocessor
-from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.recipes import techniques
 from keras_ptft.tasks.text_classifier import SparseMacroF1, TextClassifier  # noqa: F401 (re-exported)
 from keras_ptft.training import schedules as schedules_lib
@@ -25,7 +25,7 @@ def text_classifier(
     preprocessor: keras.layers.Layer | None = None,
     sequence_length: int | None = None,
     label_names: Sequence[str] | None = None,
-    pooling: str = "cls",
+    pooling: str = "auto",
     learning_rate: float | str = "auto",
     warmup_ratio: float = 0.1,
     total_steps: int | None = None,
@@ -71,9 +71,10 @@ def text_classifier(
         sequence_length: int or None. Token length texts are truncated/padded to; defaults to
             the backbone's `max_sequence_length`, capped at 128.
         label_names: list of str or None. Names of the classes.
-        pooling: str. `"cls"` (the backbone's pooled [CLS] output) or `"mean"` (the mean of the
-            token vectors over non-padding tokens; use it for sentence-transformers checkpoints
-            such as all-MiniLM-L6-v2, whose pooler is untrained).
+        pooling: str. `"cls"` (the backbone's pooled [CLS] output), `"mean"` (the mean of the
+            token vectors over non-padding tokens) or `"auto"`: the pooling a checkpoint folder
+            declares (sentence-transformers' `1_Pooling/config.json`: mean for all-MiniLM-L6-v2,
+            whose [CLS] pooler is untrained), else `"cls"`.
         learning_rate: float or `"auto"`. Peak learning rate. `"auto"` picks it by the backbone's
             width (`keras_ptft.training.optimization.auto_learning_rate`): BERT's 5e-5 for
             `hidden_dim` >= 384 (BERT-base, MiniLM), larger for the narrower tiny/mini encoders
@@ -124,6 +125,7 @@ def text_classifier(
     check_num_classes(num_classes)
     backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
     learning_rate = resolve_learning_rate(learning_rate, backbone)
+    pooling = resolve_pooling(pooling, backbone_or_path)
     if precision is not None:
         backbone = techniques.with_dtype_policy(backbone, precision)
     classifier = TextClassifier(
@@ -162,13 +164,27 @@ def text_classifier(
     return classifier
 
 
+def resolve_pooling(pooling: str, backbone_or_path) -> str:
+    """`"auto"` becomes the pooling a sentence-transformers folder declares, else `"cls"`."""
+    if pooling != "auto":
+        return pooling
+    declared = None
+    if isinstance(backbone_or_path, (str, os.PathLike)):
+        declared = sentence_transformers_pooling(backbone_or_path)
+    return declared or "cls"
+
+
 def resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase):
     """The backbone (loaded when given a folder) and a matching preprocessor; shared by the
     text recipes."""
     strip_accents = None
     if isinstance(backbone_or_path, (str, os.PathLike)):
-        backbone = load_backbone(backbone_or_path)
-        tokenizer = load_tokenizer(backbone_or_path)
+        # Any checkpoint folder: saved here, a keras-hub preset, a Hugging Face or a
+        # sentence-transformers folder (keras_ptft.convert.resolve).
+        checkpoint = load_checkpoint(backbone_or_path, sequence_length=sequence_length)
+        backbone, tokenizer = checkpoint.backbone, checkpoint.tokenizer
+        if preprocessor is None and vocabulary is None and checkpoint.preprocessor is not None:
+            preprocessor = checkpoint.preprocessor
         if preprocessor is None and vocabulary is None:
             if tokenizer is None:
                 raise FileNotFoundError(

@@ -8,6 +8,7 @@ import keras_hub
 import numpy as np
 import pytest
 
+import keras_ptft as kp
 from keras_ptft import convert
 from keras_ptft.models.bert import Bert
 from keras_ptft.tasks.masked_lm import MaskedLM
@@ -101,3 +102,28 @@ def test_a_hugging_face_config_without_weights_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ValueError, match="model.safetensors"):
         convert.checkpoint_kind(tmp_path)
+
+
+def test_text_classifier_takes_a_hugging_face_folder_by_path(tmp_path):
+    classifier = kp.recipes.text_classifier(_hf_folder(tmp_path), num_classes=2, sequence_length=6)
+    assert isinstance(classifier.backbone, Bert) and classifier.pooling == "cls"
+    assert classifier.predict(["the cat sat"]).shape == (1, 2)
+
+
+def test_text_classifier_uses_the_pooling_a_sentence_transformers_folder_declares(tmp_path):
+    folder = _hf_folder(tmp_path, {"pooling_mode_mean_tokens": True})
+    assert kp.recipes.text_classifier(folder, num_classes=2, sequence_length=6).pooling == "mean"
+    assert kp.recipes.text_classifier(folder, num_classes=2, sequence_length=6, pooling="cls").pooling == "cls"
+
+
+def test_the_real_minilm_folder_fine_tunes_mean_pooled_at_bert_rate():
+    classifier = kp.recipes.text_classifier(minilm_folder(), num_classes=2, sequence_length=16)
+    assert classifier.pooling == "mean" and classifier.backbone.hidden_dim == 384
+    # learning_rate="auto" keeps BERT's 5e-5 for a 384-wide encoder.
+    assert classifier.optimizer._learning_rate.get_config()["peak_learning_rate"] == 5e-5
+
+
+def test_text_classifier_refuses_a_folder_of_something_else(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match=r"it holds notes\.txt"):
+        kp.recipes.text_classifier(tmp_path, num_classes=2)
