@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from keras_ptft.models.presets import load_backbone, load_tokenizer
+from keras_ptft.models.presets import backbone_and_tokenizer
 from keras_ptft.tasks.causal_lm import CausalLM
 from keras_ptft.training.optimization import make_adamw
 
@@ -50,12 +50,7 @@ def text_generator(
     generator.generate("Q: 2+2?\\nA:", max_length=16)
     ```
     """
-    if isinstance(backbone_or_path, (str, os.PathLike)):
-        path = backbone_or_path
-        backbone = load_backbone(path)
-        tokenizer = tokenizer or load_tokenizer(path)
-    else:
-        backbone = backbone_or_path
+    backbone, tokenizer = backbone_and_tokenizer(backbone_or_path, tokenizer)
     if not isinstance(backbone, keras.Model) or not hasattr(backbone, "token_embedding"):
         raise ValueError(
             f"`backbone_or_path` must be a GPT backbone or a saved GPT folder, received {backbone!r}."

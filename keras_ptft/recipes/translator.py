@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from keras_ptft.models.presets import load_backbone, load_tokenizer
+from keras_ptft.models.presets import backbone_and_tokenizer
 from keras_ptft.models.seq2seq import Seq2Seq
 from keras_ptft.tasks.translator import Translator
 from keras_ptft.training.optimization import make_adamw
@@ -39,12 +39,7 @@ def translator(
     translator.translate("I am here.", sampler="beam", num_beams=4)
     ```
     """
-    if isinstance(backbone_or_path, (str, os.PathLike)):
-        path = backbone_or_path
-        backbone = load_backbone(path)
-        tokenizer = tokenizer or load_tokenizer(path)
-    else:
-        backbone = backbone_or_path
+    backbone, tokenizer = backbone_and_tokenizer(backbone_or_path, tokenizer)
     if not isinstance(backbone, Seq2Seq):
         raise ValueError(
             f"`backbone_or_path` must be a Seq2Seq backbone or a saved Seq2Seq folder, received {backbone!r:.100}."
