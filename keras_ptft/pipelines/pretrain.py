@@ -182,15 +182,16 @@ def pretrain_bert(
 
     _step(f"pretraining a {size} BERT with masked LM ({epochs} epochs, {len(train_texts)} texts)")
     backbone = Bert.from_size(size, vocabulary_size=len(vocabulary), max_sequence_length=sequence_length)
-    mlm = MaskedLM(backbone, vocabulary=vocabulary, sequence_length=sequence_length, checkpoint_dir=checkpoint_dir)
+    mlm = MaskedLM(backbone, vocabulary=vocabulary, sequence_length=sequence_length, checkpoint_dir=checkpoint_dir,
+                   seed=seed)
     if vocabulary_path and not os.path.exists(vocabulary_path):
         save_vocabulary(vocabulary, vocabulary_path)
-    steps = epochs * int(np.ceil(len(train_texts) / batch_size))
-    mlm.compile(optimizer=make_adamw(WarmupDecay(learning_rate, total_steps=steps, warmup_ratio=0.06),
+    # The schedule's length is left open: `fit` packs the texts into full rows and sizes it from
+    # the number of packed batches.
+    mlm.compile(optimizer=make_adamw(WarmupDecay(learning_rate, total_steps=None, warmup_ratio=0.06),
                                      clipnorm=1.0))
-    train_ds = tf.data.Dataset.from_tensor_slices(train_texts).shuffle(len(train_texts), seed=seed)
     started = time.perf_counter()
-    history = mlm.fit(train_ds.batch(batch_size), epochs=epochs, verbose=2)
+    history = mlm.fit(train_texts, batch_size=batch_size, epochs=epochs, verbose=2)
     metrics["train_seconds"] = time.perf_counter() - started
     metrics["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
     held_out_ds = tf.data.Dataset.from_tensor_slices(held_out).batch(batch_size)

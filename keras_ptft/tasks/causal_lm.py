@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -10,8 +11,10 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
+from keras_ptft.data.packing import pack_for_causal_lm
 from keras_ptft.models.gpt import GPT
 from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.tasks.masked_lm import check_packing, is_text_corpus, shuffled_documents
 from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_sequence_length, check_texts
@@ -50,6 +53,14 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
             data, else `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+        packing: bool. How `fit` lays out a corpus of raw strings (a list, array or
+            `tf.data.Dataset` of str). True (the default): documents are concatenated, each
+            followed by the end token, and cut into full blocks of `sequence_length` (Hugging
+            Face's `group_texts`), so every position is trained; documents are reshuffled before
+            packing every epoch, and only the last block may hold padding (weighted 0). False: one
+            document per row, with the start token, padded to `sequence_length`. `{"prompts",
+            "responses"}` pairs, validation, `evaluate` and `perplexity` always use one example per
+            row. A run option like `seed`: not saved with the model.
 
     Example:
     ```python
@@ -77,6 +88,7 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         seed: int | None = None,
+        packing: bool = True,
         **kwargs,
     ):
         if preprocessor is None and tokenizer is not None:
@@ -94,6 +106,7 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
         # A property of this training run, not of the model: not in `get_config`.
         self.set_run_options(checkpoint_dir, monitor, seed)
+        self.packing = check_packing(packing)
 
     def compile(
         self,
@@ -144,6 +157,11 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
         return x, y, sample_weight
 
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        # Only training batches (`augment=True`, i.e. `fit`'s own data) of a plain corpus are
+        # packed; prompt/response dicts keep one example per row (response-only loss).
+        if (augment and self.packing and self.preprocessor is not None and y is None and sample_weight is None
+                and is_text_corpus(x)):
+            return self._packed_batches(x, batch_size, shuffle)
         if self.preprocessor is not None and _is_text(x) and y is None and sample_weight is None:
             import tensorflow as tf
 
@@ -151,6 +169,21 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
             dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle)
             return dataset.prefetch(tf.data.AUTOTUNE)
         return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
+
+    def _packed_batches(self, texts, batch_size, shuffle):
+        import tensorflow as tf
+
+        tokenizer, length = self.preprocessor.tokenizer, self.preprocessor.sequence_length
+        documents, num_tokens = shuffled_documents(tokenizer, texts, seed=self.seed, shuffle=shuffle, separator=1)
+        # The last, partial block is kept (its padding weighted 0) so no text of a small corpus
+        # is dropped; it is one row of many on a real corpus.
+        blocks = pack_for_causal_lm(documents, length, tokenizer.end_token_id, tokenizer.pad_token_id,
+                                    drop_remainder=False)
+        if num_tokens is not None:  # in memory: the block count is known, so schedules can be sized
+            blocks = blocks.apply(tf.data.experimental.assert_cardinality(math.ceil(num_tokens / (length + 1))))
+        if shuffle:
+            blocks = blocks.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True)
+        return blocks.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE)
 
     def tokenize(self, texts, chunk_size: int = 1024) -> tuple[dict, np.ndarray, np.ndarray]:
         """Runs the preprocessor eagerly: texts (or a prompt/response dict) → `(x, y, sample_weight)`

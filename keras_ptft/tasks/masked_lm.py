@@ -11,6 +11,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.data.packing import masked_lm_examples, pack_for_masked_lm
 from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_sequence_length, check_texts
@@ -47,6 +48,13 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
             data, else `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+        packing: bool. How `fit` lays out a corpus of raw strings (a list, array or
+            `tf.data.Dataset` of str). True (the default): every training row is filled with
+            consecutive text, `[CLS] doc1 [SEP] doc2 [SEP] ...` cut at `sequence_length` (a document
+            may continue in the next row, as in BERT's own pretraining data), so almost no position
+            is padding; documents are reshuffled before packing every epoch. False: one document per
+            row, truncated/padded to `sequence_length`. Validation, `evaluate` and `predict` always
+            use one document per row. A run option like `seed`: not saved with the model.
 
     Example:
     ```python
@@ -73,6 +81,7 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         seed: int | None = None,
+        packing: bool = True,
         **kwargs,
     ):
         if preprocessor is None:
@@ -124,6 +133,7 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
 
         # === Training run === (a property of this run, not of the model: not in `get_config`)
         self.set_run_options(checkpoint_dir, monitor, seed)
+        self.packing = check_packing(packing)
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """Compiles with pretraining defaults: AdamW (lr 5e-4, weight decay 0.01, no decay on
@@ -146,6 +156,30 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         if isinstance(x, (str, list, tuple, np.ndarray)):
             x = check_texts(x, "x", allow_empty=True)
         return x, y, sample_weight
+
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        # Only training batches (`augment=True`, i.e. `fit`'s own data) are packed: validation,
+        # `evaluate` and `predict` keep one document per row.
+        if augment and self.packing and y is None and sample_weight is None and is_text_corpus(x):
+            import tensorflow as tf
+
+            tokenizer = self.preprocessor.tokenizer
+            if not self.preprocessor.built:
+                self.preprocessor.build(None)  # creates keras-hub's masker
+            documents, num_tokens = shuffled_documents(tokenizer, x, seed=self.seed, shuffle=shuffle,
+                                                       separator=1)
+            rows = pack_for_masked_lm(documents, self.sequence_length, tokenizer.cls_token_id,
+                                      tokenizer.sep_token_id, tokenizer.pad_token_id)
+            if num_tokens is not None:  # in memory: the row count is known, so schedules can be sized
+                rows = rows.apply(tf.data.experimental.assert_cardinality(
+                    math.ceil(num_tokens / (self.sequence_length - 1))))
+            if shuffle:
+                rows = rows.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True)
+            # The packed rows are masked here, once: keras-hub's masker is the preprocessor's, so
+            # `preprocess_samples` must not run over them again.
+            batches = masked_lm_examples(rows.batch(batch_size or 32), self.preprocessor.masker)
+            return batches.prefetch(tf.data.AUTOTUNE)
+        return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
 
     def fit(self, *args, **kwargs):
         with warnings.catch_warnings():
@@ -303,6 +337,74 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
             log_probs = logits - _logsumexp(logits)
             outputs.extend(lp[: len(pos)] for lp, pos in zip(log_probs, chunk_positions))
         return outputs
+
+
+def check_packing(packing) -> bool:
+    """Validates the `packing` option of the pretraining tasks."""
+    if not isinstance(packing, (bool, np.bool_)):
+        raise ValueError(f"`packing` must be True or False, received packing={packing!r}.")
+    return bool(packing)
+
+
+def is_text_corpus(x) -> bool:
+    """True for what packing applies to: a non-empty list / tuple / 1-D array of str, or a
+    `tf.data.Dataset` of strings (one per element, or batches of them)."""
+    if hasattr(x, "element_spec"):
+        spec = x.element_spec
+        return getattr(spec, "dtype", None) is not None and spec.dtype.name == "string" and spec.shape.rank in (0, 1)
+    if isinstance(x, np.ndarray):
+        x = x.tolist() if x.ndim == 1 else None
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x)
+
+
+def shuffled_documents(tokenizer, texts, seed: int | None = None, shuffle: bool = True, separator: int = 1):
+    """A corpus as a `tf.data.Dataset` of token-id documents, ready for `keras_ptft.data` packing.
+
+    In-memory texts are tokenized once, eagerly (tracing a byte-pair tokenizer into `tf.data`
+    costs seconds per call), and reshuffled as whole documents every epoch before they are packed.
+    A dataset of strings is tokenized inside `tf.data`, in its own order.
+
+    Args:
+        tokenizer: a keras-hub tokenizer (no `sequence_length`, so documents are not cut).
+        texts: list of str or a `tf.data.Dataset` of strings (see `is_text_corpus`).
+        seed: int or None. Seed of the shuffling.
+        shuffle: bool. Reshuffle the documents every epoch (in-memory texts only).
+        separator: int. Tokens packing adds after each document (`[SEP]`, the end token).
+
+    Returns:
+        `(documents, num_tokens)`: the dataset of 1-D int32 rows, and for in-memory texts the
+        packed stream's length (non-empty documents' tokens plus their separators), else None.
+
+    Example:
+    ```python
+    documents, num_tokens = shuffled_documents(mlm.preprocessor.tokenizer, ["the cat", "sat"], seed=0)
+    ```
+    """
+    import tensorflow as tf
+
+    if hasattr(texts, "element_spec"):
+        if texts.element_spec.shape.rank == 0:
+            texts = texts.batch(256)
+        return texts.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE), None
+    texts = check_texts(texts, "x")
+    chunks = []
+    for start in range(0, len(texts), 1024):
+        ids = tokenizer(texts[start : start + 1024])
+        if isinstance(ids, tf.RaggedTensor):
+            chunks.append(tf.cast(ids, tf.int32))
+        elif hasattr(ids, "shape") and len(ids.shape) == 2:  # dense when all rows have one length
+            chunks.append(tf.RaggedTensor.from_tensor(tf.cast(np.asarray(ids), tf.int32)))
+        else:  # lists of lists outside TensorFlow
+            chunks.append(tf.ragged.constant([list(np.asarray(row).reshape(-1)) for row in ids], dtype=tf.int32))
+    ids = tf.concat(chunks, axis=0)
+    lengths = ids.row_lengths().numpy()
+    num_tokens = int(lengths.sum() + separator * np.count_nonzero(lengths))
+    if num_tokens == 0:
+        raise ValueError("`x`: every text is empty after tokenization; there is nothing to train on.")
+    documents = tf.data.Dataset.from_tensor_slices(ids)
+    if shuffle:
+        documents = documents.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    return documents, num_tokens
 
 
 def masked_lm_preprocessor(

@@ -13,13 +13,14 @@ def bpe():
     return kp.data.train_bpe(TEXTS, vocabulary_size=290, verbose=False)
 
 
-def _lm(bpe, sequence_length=16, **overrides):
+def _lm(bpe, sequence_length=16, packing=True, **overrides):
     keras.utils.set_random_seed(7)
     vocab, merges = bpe
     config = dict(vocabulary_size=len(vocab), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
                   max_sequence_length=24, dropout=0.0)
     backbone = kp.models.GPT(**{**config, **overrides})
-    lm = kp.tasks.CausalLM(backbone, kp.data.bpe_tokenizer(vocab, merges), sequence_length=sequence_length)
+    lm = kp.tasks.CausalLM(backbone, kp.data.bpe_tokenizer(vocab, merges), sequence_length=sequence_length,
+                           packing=packing)
     lm.compile()
     return lm
 
@@ -107,7 +108,9 @@ def test_stop_tokens_end_generation(bpe):
 
 @pytest.mark.slow
 def test_fit_lowers_perplexity_and_learns_the_corpus(bpe):
-    lm = _lm(bpe)
+    # One row per line: the step budget (25 epochs of batch 8) was set for it; packing (fewer,
+    # fuller rows) is tested in test_packing_fit.py.
+    lm = _lm(bpe, packing=False)
     lm.compile(optimizer=keras.optimizers.Adam(1e-2))
     before = lm.perplexity(TEXTS)
     lm.fit(TEXTS, batch_size=8, epochs=25, verbose=0)

@@ -93,7 +93,9 @@ def test_output_projection_is_tied_to_the_token_embedding(toy_vocabulary):
 
 @pytest.mark.slow
 def test_pretraining_learns_and_cloze_picks_the_right_word(toy_vocabulary, toy_corpus, tmp_path):
-    mlm = make_mlm(toy_vocabulary, mask_rate=0.3)
+    # One row per line: the step budget (6 steps x 20 epochs) was set for it; packing (fewer,
+    # fuller rows) is tested in test_packing_fit.py.
+    mlm = make_mlm(toy_vocabulary, mask_rate=0.3, packing=False)
     mlm.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = mlm.fit(tf.data.Dataset.from_tensor_slices(toy_corpus).shuffle(96, seed=0).batch(16), epochs=20, verbose=0)
     losses = history.history["loss"]
