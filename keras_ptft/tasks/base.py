@@ -36,7 +36,12 @@ import keras_hub
 import numpy as np
 
 from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
-from keras_ptft.training.distribution import check_global_batch_size, distributable, distribution_scope
+from keras_ptft.training.distribution import (
+    check_global_batch_size,
+    distributable,
+    distribution_scope,
+    drop_uneven_batches,
+)
 from keras_ptft.training.shuffling import shuffled_batches, split_validation
 from keras_ptft.validation import check_same_length, is_in_memory, num_examples
 
@@ -125,6 +130,8 @@ class TrainingMixin:
                                                 batch_size)
         kwargs["validation_data"] = validation_data
         self.size_schedule(batches, epochs, kwargs.get("steps_per_epoch"))
+        if self.distribution is not None:
+            batches = drop_uneven_batches(batches, self.distribution)
         add_checkpoint_callbacks(self, kwargs)
         # The batches are already shuffled; Keras cannot shuffle a dataset (and warns).
         with self.distribution_scope():

@@ -114,6 +114,21 @@ def check_global_batch_size(batch_size: int, distribution) -> None:
                          f"({replicas}) the distribution splits it over.")
 
 
+def drop_uneven_batches(dataset, distribution):
+    """`dataset` without the batches whose size does not divide by the replicas (the last, short
+    batch of an epoch or of a length bucket): under a distribution every batch is split evenly over
+    the devices, and JAX refuses an uneven split. tf.distribute's `drop_remainder` does the same."""
+    replicas = num_replicas(distribution)
+    if replicas == 1 or not hasattr(dataset, "filter"):
+        return dataset
+    import tensorflow as tf
+
+    def splits_evenly(*batch):
+        return tf.equal(tf.shape(tf.nest.flatten(batch)[0])[0] % replicas, 0)
+
+    return dataset.filter(splits_evenly)
+
+
 def distribution_scope(distribution):
     """The context under which a model must be built (and compiled) to be distributed."""
     if distribution is None:
