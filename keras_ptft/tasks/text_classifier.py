@@ -60,6 +60,15 @@ class LengthBucketing:
     Bucketed: lists / arrays of strings and finite `tf.data.Dataset`s of strings (with labels).
     Kept at fixed padding: text pairs, preprocessed feature dicts and tensors, and `predict` on a
     dataset (its order is the caller's). A batched dataset is rebatched to its first batch's size.
+    Each call preprocesses its examples once and caches them in memory (one pass measures the
+    lengths), so a dataset must be finite; an infinite one keeps fixed padding.
+
+    Example:
+    ```python
+    classifier = kp.recipes.text_classifier(bert, 2, vocabulary=vocab)  # bucketing=True
+    classifier.fit(["a fine film", "a dull film, long and slow and dull"], [1, 0])
+    classifier.set_run_options(bucketing=False)  # fixed padding from now on
+    ```
     """
 
     #: False, a number of buckets or a tuple of bucket lengths (`keras_ptft.data.check_bucketing`).
