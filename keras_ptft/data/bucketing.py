@@ -426,7 +426,8 @@ def length_sorted_batches(
         key: tf.TensorSpec((None,) * value.ndim, tf.as_dtype(value.dtype)) for key, value in features.items()
     }
     dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
-    return dataset, order
+    # A known length: Keras' `predict` shows a progress total and does not warn "ran out of data".
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))), order
 
 
 def restore_order(outputs, order: np.ndarray):

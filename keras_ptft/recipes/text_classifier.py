@@ -8,6 +8,7 @@ from typing import Sequence
 import keras
 
 from keras_ptft.convert.resolve import load_checkpoint, sentence_transformers_pooling
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.data.preprocessing import BertPreprocessor
 from keras_ptft.recipes import techniques
 from keras_ptft.tasks.text_classifier import SparseMacroF1, TextClassifier  # noqa: F401 (re-exported)
@@ -51,6 +52,7 @@ def text_classifier(
     checkpoint_dir: str | os.PathLike | None = None,
     monitor: str | None = None,
     seed: int | None = None,
+    bucketing: bool | int | Sequence[int] = True,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextClassifier:
@@ -112,6 +114,10 @@ def text_classifier(
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets
             validation data, else `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+        bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding: True
+            (4 buckets from the data's length quantiles), a number of buckets, explicit bucket
+            lengths, or False for fixed padding to `sequence_length`. Text pairs keep fixed
+            padding for now.
         verbose: bool. Print the trainable-parameter count.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
@@ -122,6 +128,7 @@ def text_classifier(
     classifier.predict(["what a fine film"])
     ```
     """
+    check_bucketing(bucketing)  # refused before any model is built
     check_num_classes(num_classes)
     backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
     learning_rate = resolve_learning_rate(learning_rate, backbone)
@@ -160,7 +167,7 @@ def text_classifier(
         raise ValueError(f"Unknown loss {loss!r}; valid names: {list(techniques.CLASSIFICATION_LOSSES)}.")
     classifier.compile(**compile_kwargs)
     # After the techniques (LoRA adds weights): a foreign checkpoint is refused now, not at fit.
-    classifier.set_run_options(checkpoint_dir, monitor, seed)
+    classifier.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
     return classifier
 
 

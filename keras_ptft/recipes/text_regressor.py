@@ -7,6 +7,7 @@ from typing import Sequence
 
 import keras
 
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.recipes import techniques
 from keras_ptft.recipes.text_classifier import apply_techniques, resolve_backbone
 from keras_ptft.tasks.text_regressor import TextRegressor
@@ -41,6 +42,7 @@ def text_regressor(
     checkpoint_dir: str | os.PathLike | None = None,
     monitor: str | None = None,
     seed: int | None = None,
+    bucketing: bool | int | Sequence[int] = True,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextRegressor:
@@ -48,7 +50,8 @@ def text_regressor(
 
     Takes the same arguments as `keras_ptft.recipes.text_classifier` (optimizer, schedule,
     regularization, clipping, accumulation, EMA, precision, layer-wise decay, freezing, LoRA),
-    minus the classification ones; `learning_rate="auto"` follows the same rule by width.
+    minus the classification ones, plus `bucketing` (length-bucketed batches, as there);
+    `learning_rate="auto"` follows the same rule by width.
 
     Example:
     ```python
@@ -56,6 +59,7 @@ def text_regressor(
     regressor.fit(["a fine film", "a dull film"], [4.5, 1.0], epochs=1)
     ```
     """
+    check_bucketing(bucketing)  # refused before any model is built
     backbone, preprocessor = resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase)
     learning_rate = resolve_learning_rate(learning_rate, backbone)
     if precision is not None:
@@ -69,5 +73,5 @@ def text_regressor(
         lora_rank=lora_rank, verbose=verbose,
     )
     regressor.compile(**compile_kwargs)
-    regressor.set_run_options(checkpoint_dir, monitor, seed)  # after the techniques, as in text_classifier
+    regressor.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)  # after the techniques, as in text_classifier
     return regressor

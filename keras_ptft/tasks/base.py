@@ -149,7 +149,19 @@ class TrainingMixin:
         x, _, _ = self._checked(x, None, None, with_targets=False)
         if is_in_memory(x) and num_examples(x) == 0:
             return self.empty_predictions()
-        return keras.Model.predict(self, self.make_batches(x, None, None, batch_size), **kwargs)
+        batches, order = self.prediction_batches(x, batch_size)
+        outputs = keras.Model.predict(self, batches, **kwargs)
+        if order is None:
+            return outputs
+        from keras_ptft.data.bucketing import restore_order  # TensorFlow-backed: only when needed
+
+        return restore_order(outputs, order)
+
+    def prediction_batches(self, x, batch_size=None):
+        """`predict`'s batches and the order they hold the examples in: `(batches, None)` when
+        they keep the caller's order (the default: `make_batches`), or `(batches, order)` for a
+        task that regroups them (e.g. by length); `predict` then puts the outputs back in order."""
+        return self.make_batches(x, None, None, batch_size), None
 
     def size_schedule(self, batches, epochs: int, steps_per_epoch: int | None = None) -> None:
         """Sets the length of the optimizer's schedule when it was left open (`WarmupDecay`,

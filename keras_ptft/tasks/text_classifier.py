@@ -8,6 +8,14 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from keras_ptft.data.bucketing import (
+    bucket_boundaries,
+    bucketed_batches,
+    check_bucketing,
+    example_lengths,
+    length_sorted_batches,
+    preprocessed_examples,
+)
 from keras_ptft.tasks.base import Task
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
@@ -37,9 +45,105 @@ class SparseMacroF1(keras.metrics.F1Score):
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes}
 
+DEFAULT_BATCH_SIZE = 32
+
+
+class LengthBucketing:
+    """Length-bucketed batches with dynamic padding for a text task with one text per example.
+
+    Mixed in before `Task`. With `bucketing` on (the default), `fit` / `evaluate` batch the
+    examples by length bucket, each batch cut to its bucket's length (boundaries from the data's
+    own length quantiles, `keras_ptft.data.bucket_boundaries`), and `predict` sorts the texts by
+    length and hands the results back in the caller's order, so short texts cost what short texts
+    cost. `bucketing=False` restores fixed padding to the preprocessor's `sequence_length`.
+
+    Bucketed: lists / arrays of strings and finite `tf.data.Dataset`s of strings (with labels).
+    Kept at fixed padding: text pairs, preprocessed feature dicts and tensors, and `predict` on a
+    dataset (its order is the caller's). A batched dataset is rebatched to its first batch's size.
+    Each call preprocesses its examples once and caches them in memory (one pass measures the
+    lengths), so a dataset must be finite; an infinite one keeps fixed padding.
+
+    Example:
+    ```python
+    classifier = kp.recipes.text_classifier(bert, 2, vocabulary=vocab)  # bucketing=True
+    classifier.fit(["a fine film", "a dull film, long and slow and dull"], [1, 0])
+    classifier.set_run_options(bucketing=False)  # fixed padding from now on
+    ```
+    """
+
+    #: False, a number of buckets or a tuple of bucket lengths (`keras_ptft.data.check_bucketing`).
+    bucketing = check_bucketing(True)
+
+    def set_run_options(self, checkpoint_dir=None, monitor=None, seed=None, bucketing=None) -> None:
+        """As `Task.set_run_options`, plus `bucketing`: True, False, a number of buckets or a list
+        of bucket lengths; None leaves it unchanged. A run option, not in `get_config`."""
+        checked = None if bucketing is None else check_bucketing(bucketing)
+        super().set_run_options(checkpoint_dir, monitor, seed)
+        if checked is not None:
+            # A tuple: Keras would wrap a list attribute in its tracking type.
+            self.bucketing = tuple(checked) if isinstance(checked, list) else checked
+
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        if not self._bucketable(x):
+            return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
+        if hasattr(x, "element_spec"):
+            if y is not None or sample_weight is not None:
+                raise ValueError("`y` and `sample_weight` must be None when `x` is a tf.data.Dataset.")
+            batch_size = batch_size or _first_batch_size(x)
+        # `preprocess_samples` (not the bare preprocessor) keeps the task's streaming label checks.
+        examples = preprocessed_examples(x, self.preprocess_samples, y=y, sample_weight=sample_weight).cache()
+        lengths = example_lengths(examples)
+        boundaries = self.bucketing
+        if not isinstance(boundaries, tuple):
+            boundaries = bucket_boundaries(
+                lengths, num_buckets=boundaries, max_length=self.preprocessor.sequence_length
+            )
+        # Already preprocessed: `fit` hands these batches to `keras.Model.fit` as they are.
+        return bucketed_batches(
+            examples, batch_size or DEFAULT_BATCH_SIZE, boundaries, shuffle=shuffle, seed=self.seed, lengths=lengths
+        )
+
+    def prediction_batches(self, x, batch_size=None):
+        if not self._bucketable(x) or hasattr(x, "element_spec"):
+            return super().prediction_batches(x, batch_size)
+        features = {key: keras.ops.convert_to_numpy(value) for key, value in self.preprocessor(x).items()}
+        boundaries = self.bucketing if isinstance(self.bucketing, tuple) else None
+        if boundaries is None:
+            lengths = features["padding_mask"].astype(bool).sum(axis=1)
+            boundaries = bucket_boundaries(
+                lengths, num_buckets=self.bucketing, max_length=self.preprocessor.sequence_length
+            )
+        return length_sorted_batches(features, batch_size or DEFAULT_BATCH_SIZE, boundaries)
+
+    def _bucketable(self, x) -> bool:
+        """Bucketing is on and `x` is texts (one per example) or a finite dataset of them."""
+        if not self.bucketing or getattr(self, "preprocessor", None) is None:
+            return False
+        if hasattr(x, "element_spec"):
+            import tensorflow as tf
+
+            spec = x.element_spec
+            text_spec = spec[0] if isinstance(spec, tuple) else spec
+            return (
+                isinstance(text_spec, tf.TensorSpec) and text_spec.dtype == tf.string
+                and int(x.cardinality()) != int(tf.data.INFINITE_CARDINALITY)
+            )
+        return isinstance(x, list)  # `normalize_texts` made one; pairs are a tuple
+
+
+def _first_batch_size(dataset) -> int:
+    """The batch size of a batched dataset of strings (its first batch's), else the default."""
+    spec = dataset.element_spec
+    if (spec[0] if isinstance(spec, tuple) else spec).shape.rank == 0:
+        return DEFAULT_BATCH_SIZE
+    first = next(iter(dataset.take(1)), None)
+    if first is None:
+        return DEFAULT_BATCH_SIZE
+    return int((first[0] if isinstance(first, tuple) else first).shape[0])
+
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class TextClassifier(Task):
+class TextClassifier(LengthBucketing, Task):
     """A backbone's pooled output, dropout and a softmax layer; preprocessing attached.
 
     `fit`, `evaluate` and `predict` take raw strings (or pairs of strings as a tuple of two
@@ -60,6 +164,10 @@ class TextClassifier(Task):
         monitor: str or None. Metric of the best model; `"val_loss"` when `fit` gets validation
             data, else `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+        bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding
+            (`LengthBucketing`): True (4 buckets from the data's length quantiles), a number of
+            buckets, explicit bucket lengths, or False for fixed padding to `sequence_length`.
+            Text pairs keep fixed padding for now. Not saved with the model.
 
     Example:
     ```python
@@ -78,9 +186,11 @@ class TextClassifier(Task):
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         seed: int | None = None,
+        bucketing: bool | int | Sequence[int] = True,
         **kwargs,
     ):
         check_num_classes(num_classes)
+        bucketing = check_bucketing(bucketing)
         check_pooling(pooling)
         if label_names is not None and len(label_names) != num_classes:
             raise ValueError(
@@ -115,7 +225,7 @@ class TextClassifier(Task):
         outputs = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Training run === (not in `get_config`)
-        self.set_run_options(checkpoint_dir, monitor, seed)
+        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, gradient

@@ -8,13 +8,14 @@ import keras
 import numpy as np
 
 from keras_ptft.tasks.base import Task
-from keras_ptft.tasks.text_classifier import normalize_texts
+from keras_ptft.data.bucketing import check_bucketing
+from keras_ptft.tasks.text_classifier import LengthBucketing, normalize_texts
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import is_in_memory
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class TextRegressor(Task):
+class TextRegressor(LengthBucketing, Task):
     """A backbone's pooled output, dropout and a linear unit; preprocessing attached.
 
     Args:
@@ -24,6 +25,8 @@ class TextRegressor(Task):
         checkpoint_dir: str or None. Makes `fit` resumable there (see `TextClassifier`).
         monitor: str or None. Metric of the best model.
         seed: int or None. Seed of the shuffling.
+        bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding (see
+            `TextClassifier`); False for fixed padding. Text pairs keep fixed padding for now.
 
     Example:
     ```python
@@ -33,7 +36,8 @@ class TextRegressor(Task):
 
     def __init__(self, backbone: keras.Model, preprocessor=None, dropout: float = 0.1,
                  checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, bucketing: bool | int | list[int] = True, **kwargs):
+        bucketing = check_bucketing(bucketing)
         # === Config ===
         self.dropout = dropout
         # === Layers ===
@@ -48,7 +52,7 @@ class TextRegressor(Task):
         outputs = self.output_dense(self.output_dropout(backbone(inputs)["pooled_output"]))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Training run === (not in `get_config`)
-        self.set_run_options(checkpoint_dir, monitor, seed)
+        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """Compiles with AdamW 5e-5, mean squared error and mean absolute error."""
