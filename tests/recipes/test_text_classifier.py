@@ -117,7 +117,7 @@ def test_bad_inputs_name_the_argument(toy_vocabulary, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         text_classifier(str(tmp_path / "missing"), 2)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="not a saved backbone"):
+    with pytest.raises(ValueError, match="is not a checkpoint folder this toolkit can load: it holds nothing"):
         text_classifier(str(tmp_path / "empty"), 2)
     with pytest.raises(ValueError, match="vocabulary"):
         text_classifier(backbone, 2)
