@@ -67,4 +67,4 @@ def test_finetune_prints_and_saves_the_class_names(tmp_path, capsys, monkeypatch
     captured = capsys.readouterr()
     assert "class ids: 0=neg, 1=neutral, 2=pos" in captured.out
     assert json.loads((tmp_path / "out" / "label_names.json").read_text()) == ["neg", "neutral", "pos"]
-    assert "is not a saved backbone" in captured.err
+    assert "is not a checkpoint folder this toolkit can load" in captured.err
