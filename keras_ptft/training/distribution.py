@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 
 import keras
+import numpy as np
 
 NAMES = {"data_parallel": "data_parallel", "data": "data_parallel",
          "model_parallel": "model_parallel", "model": "model_parallel"}
@@ -156,9 +158,16 @@ def distributed_copy(model: keras.Model, distribution) -> keras.Model:
         from keras_ptft.models.layout import check_layout_map
 
         check_layout_map(distribution._layout_map, model)
+    # Keras draws an unseeded initializer's seed from Python's `random` when the initializer is
+    # made, so rebuilding the copy would shift the seeds of every layer made after it (a task's
+    # head): the same `keras.utils.set_random_seed` would then give other starting weights on N
+    # devices than on one. The copy's initial values are overwritten anyway; keep the RNG state.
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     with distribution_scope(distribution):
         copy = type(model).from_config(model.get_config())
         copy.set_weights(model.get_weights())
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
     return copy
 
 

@@ -136,6 +136,22 @@ def main(backend):
         result["task_losses"] = [float(v) for v in history["loss"]]
         result["task_distribution"] = type(mlm.distribution).__name__
         result["task_batch_error"] = error_of(lambda: mlm.fit(TASK_TEXTS, batch_size=5, epochs=1, verbose=0))
+        # The same seed gives the same classifier on one device and on two: same starting weights
+        # (re-creating the backbone under the distribution must not shift the head's seed), and
+        # the same updates from bucketed, shuffled batches.
+        def trained_classifier(distribution):
+            keras.utils.set_random_seed(0)
+            options = {"distribution": distribution} if distribution else {}
+            classifier = kp.tasks.TextClassifier(bert(), num_classes=2, seed=0, dropout=0.0,
+                                                 preprocessor=kp.data.BertPreprocessor(VOCAB, sequence_length=8),
+                                                 **options)
+            classifier.compile(optimizer=keras.optimizers.Adam(1e-2),
+                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            classifier.fit(TASK_TEXTS, np.arange(16) % 2, batch_size=8, epochs=2, verbose=0)
+            return np.asarray(classifier.predict(TASK_TEXTS, verbose=0))
+
+        result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None)
+                                                              - trained_classifier("data_parallel"))))
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
     print(json.dumps(result))

@@ -33,6 +33,8 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend):
     assert figures["task_distribution"] == "DataParallel" and len(figures["task_losses"]) == 2
     assert all(0 < loss < 10 for loss in figures["task_losses"])
     assert "batch_size`=5" in figures["task_batch_error"]
+    # A task trained with distribution="data_parallel" ends where the one-device task ends.
+    assert figures["task_predictions_diff"] <= 1e-5, figures["task_predictions_diff"]
     assert "`distribution` must be one of" in figures["unknown_name_error"]
     assert "`devices`=4" in figures["devices_error"] and "xla_force_host_platform_device_count" in figures["devices_error"]
 
