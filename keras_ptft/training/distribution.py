@@ -183,13 +183,6 @@ def distributable(init):
     @functools.wraps(init)
     def wrapper(self, backbone, *args, distribution=None, **kwargs):
         resolved = resolve_distribution(distribution, backbone=backbone)
-        if _is_tf_strategy(resolved):
-            # Measured: a keras-hub task trained under MirroredStrategy fails inside TensorFlow's
-            # cross-replica sum (AddN over a boolean mask). Refuse it plainly until that is solved.
-            raise ValueError("`distribution=` on a task needs the JAX backend in this version: under "
-                             "tf.distribute.MirroredStrategy keras-hub tasks fail in TensorFlow's cross-replica "
-                             "aggregation. Use KERAS_BACKEND=jax, or build a plain Keras model inside "
-                             "distribution_scope(resolve_distribution('data_parallel')).")
         backbone = distributed_copy(backbone, resolved)
         with distribution_scope(resolved):
             init(self, backbone, *args, **kwargs)

@@ -6,7 +6,9 @@ XLA_FLAGS (set before JAX is imported); TensorFlow splits its CPU into two logic
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 
@@ -92,6 +94,37 @@ def error_of(call):
     return None
 
 
+def trained_classifier(distribution, shuffle=True, checkpoint_dir=None, epochs=2):
+    """A TextClassifier trained for two epochs, built and trained under `distribution`.
+
+    The same seed must give the same classifier on one device and on two: the same starting
+    weights (re-creating the backbone under the distribution must not shift the head's seed) and
+    the same updates from the same bucketed batches."""
+    keras.utils.set_random_seed(0)
+    options = {"distribution": distribution} if distribution else {}
+    classifier = kp.tasks.TextClassifier(bert(), num_classes=2, seed=0, dropout=0.0, checkpoint_dir=checkpoint_dir,
+                                         preprocessor=kp.data.BertPreprocessor(VOCAB, sequence_length=8), **options)
+    classifier.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    history = classifier.fit(TASK_TEXTS, np.arange(16) % 2, batch_size=8, epochs=epochs, verbose=0, shuffle=shuffle)
+    trained_classifier.epochs_run = list(history.epoch)
+    return np.asarray(classifier.predict(TASK_TEXTS, verbose=0))
+
+
+def resumed_across_device_counts(first, second, reference):
+    """Epoch 1 trained under `first`, killed, epoch 2 resumed from `checkpoint_dir` under `second`:
+    the difference to two uninterrupted epochs on one device, and the epochs the history holds."""
+    folder = tempfile.mkdtemp()
+    try:
+        trained_classifier(first, shuffle=False, checkpoint_dir=folder, epochs=1)
+        resumed = trained_classifier(second, shuffle=False, checkpoint_dir=folder, epochs=2)
+        epochs_run = trained_classifier.epochs_run
+        epochs = kp.training.load_history(folder)["epoch"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"diff": float(np.max(np.abs(resumed - reference))), "epochs": epochs,
+            "resumed_epochs_run": epochs_run}
+
+
 def main(backend):
     result = {"backend": backend}
     if backend == "torch":
@@ -103,8 +136,12 @@ def main(backend):
         _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, strategy)
         result["model_parallel_error"] = error_of(lambda: resolve_distribution("model_parallel", backbone=kp.models.Bert))
         result["batch_error"] = error_of(lambda: check_global_batch_size(5, strategy))
-        result["task_error"] = error_of(lambda: kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8,
-                                                                  distribution=strategy))
+        # Tasks train under MirroredStrategy too. TensorFlow's distributed input does not keep the
+        # one-device shuffle order, so equality is checked on unshuffled epochs.
+        result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None, shuffle=False)
+                                                              - trained_classifier(strategy, shuffle=False))))
+        mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution=strategy)
+        result["task_losses"] = [float(v) for v in mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history["loss"]]
     else:
         data_parallel = resolve_distribution("data_parallel")
         result["describe"] = describe(data_parallel)
@@ -136,22 +173,12 @@ def main(backend):
         result["task_losses"] = [float(v) for v in history["loss"]]
         result["task_distribution"] = type(mlm.distribution).__name__
         result["task_batch_error"] = error_of(lambda: mlm.fit(TASK_TEXTS, batch_size=5, epochs=1, verbose=0))
-        # The same seed gives the same classifier on one device and on two: same starting weights
-        # (re-creating the backbone under the distribution must not shift the head's seed), and
-        # the same updates from bucketed, shuffled batches.
-        def trained_classifier(distribution):
-            keras.utils.set_random_seed(0)
-            options = {"distribution": distribution} if distribution else {}
-            classifier = kp.tasks.TextClassifier(bert(), num_classes=2, seed=0, dropout=0.0,
-                                                 preprocessor=kp.data.BertPreprocessor(VOCAB, sequence_length=8),
-                                                 **options)
-            classifier.compile(optimizer=keras.optimizers.Adam(1e-2),
-                               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            classifier.fit(TASK_TEXTS, np.arange(16) % 2, batch_size=8, epochs=2, verbose=0)
-            return np.asarray(classifier.predict(TASK_TEXTS, verbose=0))
-
         result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None)
                                                               - trained_classifier("data_parallel"))))
+        # A checkpoint written on two devices resumes on one, and the other way round.
+        unshuffled = trained_classifier(None, shuffle=False)
+        result["resume_2_to_1"] = resumed_across_device_counts("data_parallel", None, unshuffled)
+        result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
     print(json.dumps(result))
