@@ -152,6 +152,7 @@ def _add_pretrain_gpt(commands) -> None:
     parser.add_argument("--seed", type=_non_negative_int, default=0)
     parser.add_argument("--checkpoint-dir", default=None,
                         help="resumable run: run the same command again after a crash to continue")
+    _add_distribution_flags(parser)
     parser.set_defaults(run=_run_pretrain_gpt)
 
 
@@ -164,13 +165,41 @@ def _run_pretrain_gpt(args) -> int:
                   vocabulary_size=args.vocabulary_size, sequence_length=args.sequence_length)
     # Every flag is checked before the corpus is read and the tokenizer trains (minutes).
     check_pretrain_arguments(args.model, **budget, name=_flag)
+    distribution = _distribution(args, args.model)
     texts = [line for path in args.corpus for line in read_lines(path, "--corpus")]
     if len(texts) < MIN_TEXTS:
         raise ValueError(f"--corpus holds {len(texts)} non-empty lines; at least {MIN_TEXTS} are needed.")
     output_dir = args.output_dir if args.output_dir is not None else f"saved_models/{args.model}"
     pretrain = pretrain_bert if args.model == "bert" else pretrain_gpt
-    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
+             distribution=distribution)
     return 0
+
+
+def _add_distribution_flags(parser) -> None:
+    parser.add_argument("--distribution", choices=["data", "model"], default=None,
+                        help="train over several devices: data-parallel (JAX or TensorFlow) or model-parallel "
+                        "(JAX); --batch-size is then the global batch")
+    parser.add_argument("--devices", type=_positive_int, default=None,
+                        help="how many devices --distribution uses (default: all; on a CPU with JAX set "
+                        "XLA_FLAGS=--xla_force_host_platform_device_count=N before the run; TensorFlow "
+                        "splits the CPU into N logical devices)")
+
+
+def _distribution(args, family: str):
+    """The distribution `--distribution/--devices` ask for, printed; None without them. Multi-host
+    JAX runs read their process group from the environment (`keras.distribution.initialize`)."""
+    if args.distribution is None:
+        if args.devices is not None:
+            raise ValueError("--devices needs --distribution data or --distribution model.")
+        return None
+    from keras_ptft.models import GPT, Bert
+    from keras_ptft.training.distribution import describe, resolve_distribution
+
+    distribution = resolve_distribution(f"{args.distribution}_parallel", devices=args.devices,
+                                        backbone=GPT if family == "gpt" else Bert)
+    print(f"distribution: {describe(distribution)}", flush=True)
+    return distribution
 
 
 def _flag(argument: str) -> str:

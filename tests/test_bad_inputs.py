@@ -198,6 +198,15 @@ CLI_ROWS = [
     ("pretrain-short-corpus", ["pretrain", "bert", "--corpus", "{short_txt}"], 1, "--corpus"),
     ("pretrain-corrupt-corpus", ["pretrain", "gpt", "--corpus", "{cut_txt_gz}"], 1, "truncated gzip"),
     ("pretrain-model", ["pretrain", "t5", "--corpus", "{corpus_txt}"], 2, "model"),
+    ("pretrain-distribution", ["pretrain", "bert", "--corpus", "{corpus_txt}", "--distribution", "pipeline"], 2,
+     "--distribution"),
+    ("pretrain-devices-alone", ["pretrain", "bert", "--corpus", "{corpus_txt}", "--devices", "2"], 1,
+     "--devices needs --distribution"),
+    ("pretrain-devices-zero", ["pretrain", "bert", "--corpus", "{corpus_txt}", "--distribution", "data",
+                               "--devices", "0"], 2, "--devices"),
+    # This suite runs TensorFlow: model parallelism is JAX's.
+    ("pretrain-model-parallel-tf", ["pretrain", "gpt", "--corpus", "{corpus_txt}", "--distribution", "model"], 1,
+     "needs the JAX backend"),
     ("pretrain-seed", ["pretrain", "gpt", "--corpus", "{corpus_txt}", "--seed", "x"], 2, "--seed"),
     # finetune — was: the stray label made named classes and exit 0; missing files a traceback.
     ("finetune-stray-label", ["finetune", "--backbone", "{folder}", "--train", "{stray_tsv}",

@@ -141,6 +141,7 @@ def pretrain_bert(
     held_out_texts: Sequence[str] | None = None,
     seed: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
+    distribution=None,
 ) -> PretrainResult:
     """Trains a WordPiece vocabulary and a BERT with masked LM on `texts`.
 
@@ -159,6 +160,9 @@ def pretrain_bert(
         seed: int. Seeds weights, masks and the shuffle.
         checkpoint_dir: str or None. Resumable run: started again with the same arguments after a
             crash, it reuses the vocabulary stored there and continues from the last epoch.
+        distribution: None, "data_parallel", "model_parallel" or a distribution object (see
+            `keras_ptft.training.resolve_distribution`): train over several devices; `batch_size`
+            is then the global batch.
 
     Returns:
         A `PretrainResult`: the `MaskedLM` and `metrics` (`masked_accuracy`, `loss`, ...).
@@ -183,7 +187,7 @@ def pretrain_bert(
     _step(f"pretraining a {size} BERT with masked LM ({epochs} epochs, {len(train_texts)} texts)")
     backbone = Bert.from_size(size, vocabulary_size=len(vocabulary), max_sequence_length=sequence_length)
     mlm = MaskedLM(backbone, vocabulary=vocabulary, sequence_length=sequence_length, checkpoint_dir=checkpoint_dir,
-                   seed=seed)
+                   seed=seed, distribution=distribution)
     if vocabulary_path and not os.path.exists(vocabulary_path):
         save_vocabulary(vocabulary, vocabulary_path)
     # The schedule's length is left open: `fit` packs the texts into full rows and sizes it from
@@ -215,6 +219,7 @@ def pretrain_gpt(
     seed: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
     sample_prompts: Sequence[str] = (),
+    distribution=None,
 ) -> PretrainResult:
     """Trains a byte-level BPE vocabulary and a GPT (causal LM) on `texts`.
 
@@ -231,6 +236,7 @@ def pretrain_gpt(
         seed: int. Seeds weights, the shuffle and sampling.
         checkpoint_dir: str or None. Resumable run, as in `pretrain_bert`.
         sample_prompts: list of str. Print greedy and top-p generations of these after training.
+        distribution: None, a name or a distribution object, as in `pretrain_bert`.
 
     Returns:
         A `PretrainResult`: the `CausalLM` and `metrics` (`perplexity_before`,
@@ -253,7 +259,8 @@ def pretrain_gpt(
 
     _step(f"building GPT-{size} and measuring held-out perplexity before training")
     backbone = GPT.from_size(size, vocabulary_size=len(vocabulary), max_sequence_length=max(sequence_length, 64))
-    lm = CausalLM(backbone, tokenizer, sequence_length=sequence_length, checkpoint_dir=checkpoint_dir)
+    lm = CausalLM(backbone, tokenizer, sequence_length=sequence_length, checkpoint_dir=checkpoint_dir,
+                  distribution=distribution)
     if bpe_path and not os.path.exists(bpe_path):
         with open(bpe_path, "w", encoding="utf-8") as file:
             json.dump({"vocabulary": vocabulary, "merges": merges}, file, ensure_ascii=False)

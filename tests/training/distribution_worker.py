@@ -4,6 +4,8 @@ Prints one JSON line of figures; the test asserts on them. JAX gets two host dev
 XLA_FLAGS (set before JAX is imported); TensorFlow splits its CPU into two logical devices.
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_ptft as kp  # noqa: E402
+import keras_ptft.cli  # noqa: E402,F401
 from keras_ptft.models.layout import check_layout_map  # noqa: E402
 from keras_ptft.training.distribution import (  # noqa: E402
     check_global_batch_size,
@@ -125,6 +128,25 @@ def resumed_across_device_counts(first, second, reference):
             "resumed_epochs_run": epochs_run}
 
 
+def cli_pretrain_on_two_devices():
+    folder = tempfile.mkdtemp()
+    try:
+        corpus = os.path.join(folder, "corpus.txt")
+        with open(corpus, "w") as handle:
+            handle.write("\n".join(f"the {w} sat on the mat near the {v}" for w in ("cat", "dog", "fox", "owl")
+                                   for v in ("door", "tree", "wall", "road", "gate")) + "\n")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = kp.cli.main(["pretrain", "bert", "--corpus", corpus, "--output-dir", os.path.join(folder, "bert"),
+                                "--epochs", "1", "--batch-size", "4", "--vocabulary-size", "120",
+                                "--sequence-length", "16", "--distribution", "data", "--devices", "2"])
+        return {"code": code, "mesh_line": next((line for line in out.getvalue().splitlines()
+                                                 if line.startswith("distribution:")), None),
+                "saved": os.path.exists(os.path.join(folder, "bert", "config.json"))}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(backend):
     result = {"backend": backend}
     if backend == "torch":
@@ -176,6 +198,8 @@ def main(backend):
         result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None)
                                                               - trained_classifier("data_parallel"))))
         # A checkpoint written on two devices resumes on one, and the other way round.
+        # The CLI's --distribution/--devices reach the task and print the mesh.
+        result["cli"] = cli_pretrain_on_two_devices()
         unshuffled = trained_classifier(None, shuffle=False)
         result["resume_2_to_1"] = resumed_across_device_counts("data_parallel", None, unshuffled)
         result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)

@@ -35,6 +35,9 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend):
     assert "batch_size`=5" in figures["task_batch_error"]
     # A task trained with distribution="data_parallel" ends where the one-device task ends.
     assert figures["task_predictions_diff"] <= 1e-5, figures["task_predictions_diff"]
+    # keras-ptft pretrain --distribution data --devices 2 trains on the two devices and says so.
+    assert figures["cli"]["code"] == 0 and figures["cli"]["saved"], figures["cli"]
+    assert "DataParallel" in figures["cli"]["mesh_line"] and "batch=2" in figures["cli"]["mesh_line"], figures["cli"]
     # checkpoint_dir resumes across device counts: epoch 2 on the other count ends where two
     # uninterrupted one-device epochs end.
     for direction in ("resume_2_to_1", "resume_1_to_2"):
