@@ -50,9 +50,10 @@ def image_classifier(
     ViT/MAE fine-tuning instead of BERT's: learning rate 1e-3 (a tiny ViT learns little at BERT's
     5e-5), weight decay 0.05, label smoothing 0.1. All augmentation is opt-in (flips, pad-and-crop,
     RandAugment, MixUp, CutMix): a flip is wrong for digits and text, and augmentation pays off only
-    over long runs. Measured (benchmarks/bench_image_defaults.py, 2-layer ViT, 2 epochs): flips +
-    1/8 pad-and-crop, the former default, gave MNIST 0.339 and CIFAR-10 0.226 test accuracy; without
-    them 0.639 and 0.262.
+    over long runs. The head starts at Keras' Glorot scale, not BERT's 0.02: a backbone trained from
+    scratch learns through the head's weights. Measured (benchmarks/bench_image_defaults.py, 2-layer
+    ViT, 2 epochs): MNIST 0.816 and CIFAR-10 0.268 test accuracy, against 0.719 and 0.183 for a plain
+    Keras head with Adam 1e-3 on the same ViT (flips + 1/8 pad-and-crop: 0.597 and 0.233).
 
     Args:
         backbone_or_path: a `keras_ptft.models.ViT`, or the folder of one saved with

@@ -118,3 +118,9 @@ def test_every_recipe_passes_distribution_to_its_task(recipe):
     with pytest.raises(ValueError, match="`distribution` must be one of .*received distribution='bogus'"):
         RECIPES[recipe]("bogus")
 
+
+def test_the_image_head_starts_at_glorot_scale():
+    # A from-scratch ViT learns through its head; BERT's 0.02 head cost MNIST 0.71 -> 0.40 (1 epoch).
+    kernel = np.asarray(kp.recipes.image_classifier(_vit(), 10, verbose=False).output_dense.kernel)
+    limit = np.sqrt(6 / (8 + 10))  # Glorot-uniform bound for 8 -> 10
+    assert np.abs(kernel).max() <= limit and kernel.std() > 0.8 * limit / np.sqrt(3)
