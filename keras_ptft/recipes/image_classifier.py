@@ -56,8 +56,9 @@ def image_classifier(
     Keras head with Adam 1e-3 on the same ViT (flips + 1/8 pad-and-crop: 0.597 and 0.233).
 
     Args:
-        backbone_or_path: a `keras_ptft.models.ViT`, or the folder of one saved with
-            `save_to_preset` (e.g. by `MaskedImageModeling`).
+        backbone_or_path: a `keras_ptft.models.ViT`, or a checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`): one saved with `save_to_preset` (e.g. by
+            `MaskedImageModeling`) or a Hugging Face ViT folder.
         num_classes: int. Number of classes, at least 2.
         label_names: list of str or None. Names of the classes.
         learning_rate: float. Peak learning rate.

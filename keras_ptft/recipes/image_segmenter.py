@@ -38,7 +38,8 @@ def image_segmenter(
     and mean Dice. No augmentation: flips and crops would have to move the masks too.
 
     Args:
-        backbone_or_path: a `keras_ptft.models.ViT` or the folder of one saved with `save_to_preset`.
+        backbone_or_path: a `keras_ptft.models.ViT`, or a checkpoint folder (saved here or a Hugging
+            Face ViT folder, `keras_ptft.convert.load_checkpoint`).
         num_classes: int. Number of classes, background included, at least 2.
         learning_rate: float. Peak learning rate.
         warmup_ratio: float. Fraction of the steps spent warming up.

@@ -37,7 +37,9 @@ def question_answerer(
     norm 1. For SQuAD 2.0, call `fit_null_threshold` on labelled dev data after training.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`.
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder).
         vocabulary: list of str or str. Needed with a backbone object.
         sequence_length: int or None. Pieces per row, question included.
         doc_stride: int or None. Context pieces shared by consecutive windows; None for

@@ -64,8 +64,9 @@ def text_classifier(
     first `fit()` call (epochs x batches) unless `total_steps` is given.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`
-            (e.g. by `MaskedLM`); the folder's tokenizer is used.
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder); the folder's tokenizer is used.
         num_classes: int. Number of classes, at least 2.
         vocabulary: list of str or str. Needed with a backbone object when no `preprocessor` is
             given.

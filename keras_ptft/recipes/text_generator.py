@@ -31,8 +31,9 @@ def text_generator(
     learns to answer, not to imitate prompts).
 
     Args:
-        backbone_or_path: `keras_ptft.models.GPT`, or a folder written by `save_to_preset`
-            (backbone weights plus tokenizer).
+        backbone_or_path: `keras_ptft.models.GPT`, or a checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`): one written by `save_to_preset` (backbone weights
+            plus tokenizer) or a Hugging Face GPT-2 folder (its byte-level BPE comes along).
         tokenizer: the tokenizer, required when `backbone_or_path` is a model (or a folder without
             one).
         sequence_length: int or None. Training sequence length; longer examples are truncated.

@@ -40,8 +40,10 @@ def token_classifier(
     from the first `fit()` unless `total_steps` is given.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`
-            (its tokenizer's vocabulary and casing are used).
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder); its tokenizer's vocabulary
+            and casing are used.
         label_names: list of str. The tags, `"O"` included (`kp.data.label_names_from_tags`
             collects them from training tags).
         vocabulary: list of str or str. Needed with a backbone object.
