@@ -56,8 +56,10 @@ def text_generator(
     """
     checkpoint = resolve_checkpoint(backbone_or_path, expected="a GPT backbone")
     backbone, tokenizer = checkpoint.backbone, tokenizer or checkpoint.text_tokenizer
-    # A decoder has token embeddings but, unlike an encoder, no segment input.
-    if not hasattr(backbone, "token_embedding") or "segment_ids" in getattr(backbone, "input", {}):
+    # A decoder has token embeddings (every keras-hub backbone has the attribute, None when it has
+    # none) but, unlike an encoder, no segment input.
+    inputs = backbone.input if isinstance(getattr(backbone, "input", None), dict) else {}
+    if getattr(backbone, "token_embedding", None) is None or "segment_ids" in inputs:
         raise checkpoint.wrong_model("a GPT backbone or a GPT checkpoint folder")
     if tokenizer is None:
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")

@@ -32,8 +32,8 @@ def translator(
         learning_rate: float. AdamW learning rate.
         weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
         sampler: str. Default sampler of `translate()` (`"greedy"` or `"beam"`).
-        distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
-            to the task (`keras_ptft.training.distribution`).
+        distribution: None only, for now: `Translator` is not yet on the shared fit path that places
+            a task on devices (`keras_ptft.tasks.base`), so any other value is refused.
 
     Example:
     ```python
@@ -50,6 +50,12 @@ def translator(
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
-    model = Translator(backbone, tokenizer, sequence_length=sequence_length, distribution=distribution)
+    if distribution is not None:
+        # Translator subclasses keras-hub's BartSeq2SeqLM, not tasks.base.Task: it would drop the argument.
+        raise ValueError(
+            "`distribution` is not supported by `translator` yet (Translator is not on the shared fit path "
+            f"that places a task on devices); pass distribution=None, received distribution={distribution!r}."
+        )
+    model = Translator(backbone, tokenizer, sequence_length=sequence_length)
     model.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
     return model

@@ -11,7 +11,6 @@ import keras_ptft as kp
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (8, 8, 8, 3), dtype="uint8")
 LABELS = RNG.integers(0, 2, 8)
-MASKS = RNG.integers(0, 2, (8, 8, 8))
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]
 
 
@@ -29,8 +28,8 @@ def _changed(before, after):
     return any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
-def _fit(task, y=LABELS):
-    task.fit(IMAGES, y, batch_size=4, epochs=1, verbose=0)
+def _fit(task):
+    task.fit(IMAGES, LABELS, batch_size=4, epochs=1, verbose=0)
 
 
 def test_freeze_backbone_trains_the_head_only():
@@ -53,11 +52,14 @@ def test_freeze_layers_freezes_the_embeddings_and_the_lowest_blocks():
 
 def test_lora_trains_adapters_and_head_only():
     classifier = kp.recipes.image_classifier(_vit(), 2, lora_rank=2, verbose=False)
-    hidden, rank, blocks = 8, 2, 2
-    # Query and value of every block: A (hidden x rank) and B (rank x hidden); the head: 8 x 2 + 2.
-    expected = blocks * 2 * (hidden * rank + rank * hidden) + hidden * 2 + 2
+    rank, blocks = 2, 2
+    # Query and value kernels are (hidden 8, heads 2, head_dim 4). Keras' EinsumDense LoRA adds
+    # A (8, 2, rank) and B (rank, 4) and leaves the bias (2, 4) trainable; the head is 8 x 2 + 2.
+    expected = blocks * 2 * (8 * 2 * rank + rank * 4 + 2 * 4) + 8 * 2 + 2
     assert classifier.trainable_parameters == expected
     assert sum(int(np.prod(v.shape)) for v in classifier.trainable_weights) == expected
+    assert all(v.path.startswith("probabilities") or "lora" in v.path or v.path.endswith("bias")
+               for v in classifier.trainable_weights)
     segmenter = kp.recipes.image_segmenter(_vit(), 2, lora_rank=2, verbose=False)
     assert all("lora" in v.path or "backbone" not in v.path for v in segmenter.trainable_weights)
 
@@ -74,10 +76,9 @@ def test_precision_sets_the_backbone_policy(recipe):
 def test_seed_and_checkpoint_dir_reach_the_segmenter_and_classifier(tmp_path):
     segmenter = kp.recipes.image_segmenter(_vit(), 2, seed=7, checkpoint_dir=tmp_path / "seg", verbose=False)
     classifier = kp.recipes.image_classifier(_vit(), 2, seed=7, checkpoint_dir=tmp_path / "clf", verbose=False)
-    for task, y in ((segmenter, MASKS), (classifier, LABELS)):
-        assert task.seed == 7
-        _fit(task, y)
-    assert any((tmp_path / "seg").iterdir()) and any((tmp_path / "clf").iterdir())
+    # Run options of the shared fit path (resumable fits are tested in tests/training/test_checkpoints.py).
+    for task, folder in ((segmenter, "seg"), (classifier, "clf")):
+        assert task.seed == 7 and str(task.checkpoint_dir) == str(tmp_path / folder)
 
 
 def _bert():
@@ -85,18 +86,18 @@ def _bert():
                           max_sequence_length=8)
 
 
-def _gpt():
-    return kp.models.GPT(vocabulary_size=300, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
-                         max_sequence_length=8)
-
-
 def _seq2seq():
-    return kp.models.Seq2Seq.from_size("tiny", vocabulary_size=300, max_sequence_length=8, num_layers=1, hidden_dim=8,
+    return kp.models.Seq2Seq.from_size("tiny", vocabulary_size=262, max_sequence_length=8, num_layers=1, hidden_dim=8,
                                        intermediate_dim=16)
 
 
 def _bpe():
     return kp.data.bpe_tokenizer(*kp.data.train_bpe(["the cat sat on the mat"] * 4, vocabulary_size=262, verbose=False))
+
+
+def _gpt():
+    return kp.models.GPT(vocabulary_size=262, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+                         max_sequence_length=8)
 
 
 RECIPES = {
@@ -112,11 +113,17 @@ RECIPES = {
 }
 
 
-@pytest.mark.parametrize("recipe", list(RECIPES))
+@pytest.mark.parametrize("recipe", [name for name in RECIPES if name != "translator"])
 def test_every_recipe_passes_distribution_to_its_task(recipe):
     # The recipes do not read `distribution` themselves: the task's constructor is what refuses it.
     with pytest.raises(ValueError, match="`distribution` must be one of .*received distribution='bogus'"):
         RECIPES[recipe]("bogus")
+
+
+def test_translator_refuses_a_distribution_it_cannot_place_yet():
+    # Translator is keras-hub's BartSeq2SeqLM, not on the shared fit path: it would drop the argument.
+    with pytest.raises(ValueError, match="`distribution` is not supported by `translator` yet"):
+        RECIPES["translator"]("data_parallel")
 
 
 def test_the_image_head_starts_at_glorot_scale():
