@@ -143,7 +143,7 @@ def _add_pretrain_gpt(commands) -> None:
                         help="UTF-8 text files (.txt or .txt.gz)")
     parser.add_argument("--output-dir", default=None, help="where the model goes (default: saved_models/MODEL)")
     parser.add_argument("--size", default="tiny",
-                        help="BERT: tiny, mini, small, medium, base; GPT: tiny, mini, small, 124M")
+                        help="tiny, mini, small, medium or base: the same sizes for BERT and GPT (README, Named sizes)")
     parser.add_argument("--vocabulary-size", type=_positive_int, default=2000)
     parser.add_argument("--sequence-length", type=_positive_int, default=64)
     parser.add_argument("--epochs", type=_positive_int, default=3)

@@ -286,5 +286,5 @@ def test_the_command_hides_tensorflow_start_up_lines(files):
                             timeout=300)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "keras-ptft pretrain: --size must be a GPT size, one of ['tiny', 'mini', 'small', '124M']; received 'huge'."
+        "keras-ptft pretrain: --size must be a GPT size, one of ['tiny', 'mini', 'small', 'medium', 'base']; received 'huge'."
     ], result.stderr

@@ -196,7 +196,7 @@ def convert_vit(config: dict, weights: dict, path: str, sequence_length: int | N
     """The ViT converter: `ViT` backbone taking `[0, 1]` NHWC images (the image processor's
     normalisation is folded into the patch embedding, so there is no preprocessor) and, for
     `ViTForImageClassification`, the head as a `recipes.ImageClassifier` taking uint8 images."""
-    from keras_ptft.recipes.image_classifier import ImageClassifier  # convert/ sits above recipes/
+    from keras_ptft.tasks.image_classifier import ImageClassifier  # convert/ sits above tasks/ in the flow
 
     if sequence_length is not None:
         raise ValueError("`sequence_length` is for text models; a ViT folder takes none.")

@@ -21,6 +21,7 @@ import json
 import os
 
 import keras
+import keras_hub
 
 from keras_ptft.convert.huggingface import from_huggingface
 from keras_ptft.convert.keras_hub_presets import from_keras_hub
@@ -52,8 +53,9 @@ class Checkpoint:
             or None.
         pooling: str or None. `"mean"` or `"cls"` when the folder says how its sentence vectors
             were pooled (sentence-transformers' `1_Pooling/config.json`), else None.
-        kind: str. One of `"keras_ptft"`, `"keras_hub"`, `"huggingface"`, `"sentence_transformers"`.
-        path: str. The folder.
+        kind: str. One of `"keras_ptft"`, `"keras_hub"`, `"huggingface"`, `"sentence_transformers"`,
+            or `"object"` for a backbone object given as is (`resolve_checkpoint`).
+        path: str or None. The folder (None for a backbone object).
     """
 
     backbone: keras.Model
@@ -61,7 +63,22 @@ class Checkpoint:
     preprocessor: keras.layers.Layer | None
     pooling: str | None
     kind: str
-    path: str
+    path: str | None
+
+    @property
+    def text_tokenizer(self):
+        """The tokenizer the folder brings: the one saved here, or a converted GPT-2 folder's
+        byte-level BPE (which `from_huggingface` returns as its preprocessor)."""
+        if self.tokenizer is not None:
+            return self.tokenizer
+        return self.preprocessor if isinstance(self.preprocessor, keras_hub.tokenizers.Tokenizer) else None
+
+    def wrong_model(self, expected: str) -> ValueError:
+        """The error a recipe raises when the checkpoint holds another kind of model than it needs."""
+        where = f" (the {self.kind} checkpoint {self.path!r})" if self.path else ""
+        return ValueError(
+            f"`backbone_or_path` must be {expected}, received a {type(self.backbone).__name__}{where}."
+        )
 
 
 def checkpoint_kind(path: str | os.PathLike) -> str:
@@ -162,6 +179,33 @@ def load_checkpoint(path: str | os.PathLike, sequence_length: int | None = None)
     converted = from_huggingface(path, sequence_length=sequence_length)
     pooling = sentence_transformers_pooling(path) if kind == SENTENCE_TRANSFORMERS else None
     return Checkpoint(converted.backbone, None, converted.preprocessor, pooling, kind, path)
+
+
+def resolve_checkpoint(
+    backbone_or_path, sequence_length: int | None = None, *, expected: str = "a backbone model"
+) -> Checkpoint:
+    """The one entry of every recipe's `backbone_or_path`: a backbone object passes through
+    (`kind="object"`), a folder goes to `load_checkpoint`.
+
+    Args:
+        backbone_or_path: a `keras.Model`, or a folder `load_checkpoint` reads.
+        sequence_length: int or None. Passed to `load_checkpoint` for a converted text folder.
+        expected: str. What the recipe wants, for the message when given something else.
+
+    Example:
+    ```python
+    checkpoint = resolve_checkpoint("path/to/hf_gpt2")
+    checkpoint.backbone, checkpoint.text_tokenizer
+    ```
+    """
+    if isinstance(backbone_or_path, (str, os.PathLike)):
+        return load_checkpoint(backbone_or_path, sequence_length=sequence_length)
+    if isinstance(backbone_or_path, keras.Model):
+        return Checkpoint(backbone_or_path, None, None, None, "object", None)
+    raise ValueError(
+        f"`backbone_or_path` must be {expected} or the folder of a checkpoint, received "
+        f"{type(backbone_or_path).__name__}."
+    )
 
 
 def _read_json(file: str):

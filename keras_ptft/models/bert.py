@@ -7,17 +7,12 @@ from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import Backbone
 
 from keras_ptft.models.layout import transformer_layout_map
-from keras_ptft.models.common import check_transformer_config, resolve_size
+from keras_ptft.models.common import check_transformer_config
+from keras_ptft.models.sizes import family_sizes, resolve_size
 
-# The BERT "miniatures" family (Turc et al., 2019) plus BERT-base. Each size fixes depth, width and
-# heads; the feed-forward width is always 4 x hidden, as in the paper.
-BERT_SIZES = {
-    "tiny": dict(num_layers=2, hidden_dim=128, num_heads=2),
-    "mini": dict(num_layers=4, hidden_dim=256, num_heads=4),
-    "small": dict(num_layers=4, hidden_dim=512, num_heads=8),
-    "medium": dict(num_layers=8, hidden_dim=512, num_heads=8),
-    "base": dict(num_layers=12, hidden_dim=768, num_heads=12),
-}
+# The shared size table (keras_ptft.models.sizes: the BERT miniatures of Turc et al., 2019, and
+# BERT-base); BERT adds no field of its own.
+BERT_SIZES = family_sizes("Bert")
 
 
 def _bert_initializer() -> keras.initializers.Initializer:
@@ -190,7 +185,7 @@ class Bert(Backbone):
         bert = Bert.from_size("mini", vocabulary_size=8000)
         ```
         """
-        return cls(vocabulary_size=vocabulary_size, **resolve_size(BERT_SIZES, size, kwargs))
+        return cls(vocabulary_size=vocabulary_size, **resolve_size("Bert", BERT_SIZES, size, kwargs))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -1,19 +1,6 @@
-"""Named sizes and argument checks shared by every backbone."""
+"""Argument checks shared by every backbone (the named sizes are in `keras_ptft.models.sizes`)."""
 
 from __future__ import annotations
-
-
-def resolve_size(sizes: dict[str, dict], size: str, overrides: dict) -> dict:
-    """Returns the constructor arguments of a named size, with `overrides` applied on top.
-
-    The feed-forward width defaults to 4 x hidden, as in BERT, GPT-2 and ViT.
-    """
-    if size not in sizes:
-        raise ValueError(f"`size` must be one of {list(sizes)}, received size={size!r}.")
-    config = dict(sizes[size])
-    config.setdefault("intermediate_dim", 4 * config["hidden_dim"])
-    config.update(overrides)
-    return config
 
 
 def check_transformer_config(**values) -> None:

@@ -7,16 +7,12 @@ from keras_hub.layers import PositionEmbedding, TransformerDecoder
 from keras_hub.models import Backbone
 
 from keras_ptft.models.layout import transformer_layout_map
-from keras_ptft.models.common import check_transformer_config, resolve_size
+from keras_ptft.models.common import check_transformer_config
+from keras_ptft.models.sizes import family_sizes, resolve_size
 
-# Small sizes for CPU pretraining from scratch plus GPT-2 small ("124M" parameters with its
-# 50257-token vocabulary). The feed-forward width is always 4 x hidden, as in GPT-2.
-GPT_SIZES = {
-    "tiny": dict(num_layers=2, hidden_dim=128, num_heads=2),
-    "mini": dict(num_layers=4, hidden_dim=256, num_heads=4),
-    "small": dict(num_layers=6, hidden_dim=512, num_heads=8),
-    "124M": dict(num_layers=12, hidden_dim=768, num_heads=12, max_sequence_length=1024),
-}
+# The shared size table (keras_ptft.models.sizes); "base" is GPT-2 small (124M parameters with its
+# 50257-token vocabulary) and takes its 1024-token context. "124M" is its deprecated alias.
+GPT_SIZES = family_sizes("GPT", {"base": dict(max_sequence_length=1024)})
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -164,8 +160,10 @@ class GPT(Backbone):
         """Builds a randomly initialised GPT of a named size.
 
         Args:
-            size: str. One of `"tiny"` (L2/H128/A2), `"mini"` (L4/H256/A4), `"small"`
-                (L6/H512/A8) or `"124M"` (GPT-2 small: L12/H768/A12, 1024 positions).
+            size: str. A name of the shared table (`keras_ptft.models.sizes`): `"tiny"`
+                (L2/H128/A2), `"mini"` (L4/H256/A4), `"small"` (L4/H512/A8), `"medium"` (L8/H512/A8)
+                or `"base"` (GPT-2 small: L12/H768/A12, 1024 positions; `"124M"` is its deprecated
+                alias). `"small"` meant L6/H512/A8 before; it warns once.
             vocabulary_size: int. The number of token ids (50257 for GPT-2's own vocabulary).
             **kwargs: any other constructor argument (e.g. `max_sequence_length`, `dropout`).
 
@@ -174,7 +172,7 @@ class GPT(Backbone):
         gpt = GPT.from_size("mini", vocabulary_size=8000, max_sequence_length=256)
         ```
         """
-        return cls(vocabulary_size=vocabulary_size, **resolve_size(GPT_SIZES, size, kwargs))
+        return cls(vocabulary_size=vocabulary_size, **resolve_size("GPT", GPT_SIZES, size, kwargs))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -63,16 +63,3 @@ def _check_preset_folder(path) -> str:
         )
     return path
 
-
-def backbone_and_tokenizer(backbone_or_path, tokenizer=None):
-    """`(backbone, tokenizer)`: a folder loads both (an explicit `tokenizer` wins); a backbone
-    object passes through with `tokenizer`.
-
-    Example:
-    ```python
-    backbone, tokenizer = backbone_and_tokenizer("saved_models/my_gpt")
-    ```
-    """
-    if isinstance(backbone_or_path, (str, os.PathLike)):
-        return load_backbone(backbone_or_path), tokenizer or load_tokenizer(backbone_or_path)
-    return backbone_or_path, tokenizer

@@ -6,7 +6,8 @@ import keras
 from keras_hub.layers import PositionEmbedding, TransformerDecoder, TransformerEncoder
 from keras_hub.models import Backbone
 
-from keras_ptft.models.common import check_transformer_config, resolve_size
+from keras_ptft.models.common import check_transformer_config
+from keras_ptft.models.sizes import resolve_size
 
 # Small sizes for CPU training from scratch, plus the geometry of BART-base (L6/H768/A12 on each
 # side). The feed-forward width is 4 x hidden unless given; encoder and decoder have the same depth.
@@ -209,7 +210,7 @@ class Seq2Seq(Backbone):
         model = Seq2Seq.from_size("mini", vocabulary_size=8000, max_sequence_length=128)
         ```
         """
-        return cls(vocabulary_size=vocabulary_size, **resolve_size(SEQ2SEQ_SIZES, size, kwargs))
+        return cls(vocabulary_size=vocabulary_size, **resolve_size("Seq2Seq", SEQ2SEQ_SIZES, size, kwargs))
 
     def get_config(self) -> dict:
         config = super().get_config()

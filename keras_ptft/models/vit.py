@@ -11,15 +11,16 @@ from keras_hub.layers import TransformerEncoder
 from keras_hub.models import Backbone
 
 from keras_ptft.models.layout import transformer_layout_map
-from keras_ptft.models.common import resolve_size
+from keras_ptft.models.sizes import family_sizes, resolve_size
 
-# Widths and depths of the ViT paper (Ti/S/B are those of DeiT) plus a "tiny" for 32x32 inputs
-# such as CIFAR-10: patch 4 gives 64 tokens, the width keeps a CPU epoch within minutes.
-VIT_SIZES = {
-    "tiny": dict(image_shape=(32, 32, 3), patch_size=4, num_layers=4, hidden_dim=192, num_heads=3),
-    "small": dict(image_shape=(224, 224, 3), patch_size=16, num_layers=12, hidden_dim=384, num_heads=6),
-    "base/16": dict(image_shape=(224, 224, 3), patch_size=16, num_layers=12, hidden_dim=768, num_heads=12),
-}
+# The shared size table (keras_ptft.models.sizes). ViT adds its input: 32x32x3 images in patches of
+# 4 (64 tokens, CIFAR-10-sized, a CPU epoch within minutes) up to "medium"; ViT-B/16's 224x224x3 in
+# patches of 16 for "base" ("base/16" is its deprecated alias).
+_CPU_INPUT = dict(image_shape=(32, 32, 3), patch_size=4)
+VIT_SIZES = family_sizes("ViT", {
+    "tiny": _CPU_INPUT, "mini": _CPU_INPUT, "small": _CPU_INPUT, "medium": _CPU_INPUT,
+    "base": dict(image_shape=(224, 224, 3), patch_size=16),
+})
 POOLINGS = ("token", "mean")
 POSITION_EMBEDDINGS = ("learned", "sincos")
 
@@ -135,7 +136,7 @@ class ViT(Backbone):
 
     vit = kp.models.ViT.from_size("tiny")
     outputs = vit(np.random.rand(2, 32, 32, 3).astype("float32"))
-    outputs["pooled_output"].shape  # (2, 192)
+    outputs["pooled_output"].shape  # (2, 128)
     ```
     """
 
@@ -236,8 +237,11 @@ class ViT(Backbone):
         """Builds a randomly initialised ViT of a named size.
 
         Args:
-            size: str. `"tiny"` (32x32x3, patch 4, L4/H192/A3), `"small"` (224x224x3, patch 16,
-                L12/H384/A6) or `"base/16"` (224x224x3, patch 16, L12/H768/A12).
+            size: str. A name of the shared table (`keras_ptft.models.sizes`): `"tiny"`
+                (L2/H128/A2), `"mini"` (L4/H256/A4), `"small"` (L4/H512/A8), `"medium"` (L8/H512/A8),
+                all on 32x32x3 images in patches of 4, or `"base"` (ViT-B/16: 224x224x3, patch 16,
+                L12/H768/A12; `"base/16"` is its deprecated alias). `"tiny"` and `"small"` meant
+                L4/H192/A3 and a 224x224 L12/H384/A6 before; they warn once.
             **kwargs: any other constructor argument (e.g. `image_shape=(28, 28, 1)`).
 
         Example:
@@ -245,7 +249,7 @@ class ViT(Backbone):
         vit = ViT.from_size("tiny", image_shape=(28, 28, 1), pooling="mean")
         ```
         """
-        return cls(**resolve_size(VIT_SIZES, size, kwargs))
+        return cls(**resolve_size("ViT", VIT_SIZES, size, kwargs))
 
     def get_config(self) -> dict:
         config = super().get_config()

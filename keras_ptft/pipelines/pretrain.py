@@ -26,6 +26,7 @@ from keras_ptft.data.bpe import bpe_tokenizer, train_bpe
 from keras_ptft.data.wordpiece import SPECIAL_TOKENS, load_vocabulary, save_vocabulary, train_wordpiece
 from keras_ptft.models.bert import BERT_SIZES, Bert
 from keras_ptft.models.gpt import GPT_SIZES, GPT
+from keras_ptft.models.sizes import SIZES as SHARED_SIZES
 from keras_ptft.models.vit import VIT_SIZES, ViT
 from keras_ptft.tasks.causal_lm import CausalLM
 from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling
@@ -68,14 +69,15 @@ def check_size(model: str, size: str, name: Callable[[str], str] = _backtick) ->
 
     Example:
     ```python
-    check_size("gpt", "124M")
+    check_size("gpt", "base")
     ```
     """
     if model not in SIZES:
         raise ValueError(f"`model` must be one of {sorted(SIZES)}, received {model!r}.")
     if size not in SIZES[model]:
-        raise ValueError(f"{name('size')} must be a {model.upper()} size, one of {list(SIZES[model])}; "
-                         f"received {size!r}.")
+        # The message lists the shared names (keras_ptft.models.sizes), not the deprecated aliases.
+        shared = [known for known in SIZES[model] if known in SHARED_SIZES]
+        raise ValueError(f"{name('size')} must be a {model.upper()} size, one of {shared}; received {size!r}.")
 
 
 def check_pretrain_arguments(

@@ -26,6 +26,7 @@ def question_answerer(
     clipnorm: float | None = 1.0,
     dropout: float = 0.1,
     lowercase: bool = True,
+    distribution=None,
     **compile_kwargs,
 ) -> QuestionAnswerer:
     """A compiled extractive question answerer, ready for `fit(pairs, answers)`.
@@ -36,7 +37,9 @@ def question_answerer(
     norm 1. For SQuAD 2.0, call `fit_null_threshold` on labelled dev data after training.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`.
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder).
         vocabulary: list of str or str. Needed with a backbone object.
         sequence_length: int or None. Pieces per row, question included.
         doc_stride: int or None. Context pieces shared by consecutive windows; None for
@@ -50,6 +53,8 @@ def question_answerer(
         clipnorm: float or None. Clip gradients to this global norm.
         dropout: float. Dropout before the span layer.
         lowercase: bool. Used with `vocabulary` (a folder's tokenizer brings its own).
+        distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
+            to the task (`keras_ptft.training.distribution`).
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -68,7 +73,7 @@ def question_answerer(
     answerer = QuestionAnswerer(
         backbone, vocabulary=vocabulary, sequence_length=sequence_length, doc_stride=doc_stride,
         max_answer_length=max_answer_length, null_threshold=null_threshold, lowercase=lowercase,
-        strip_accents=strip_accents, dropout=dropout, compile=False,
+        strip_accents=strip_accents, dropout=dropout, compile=False, distribution=distribution,
     )
     compile_with_schedule(answerer, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm)
     return answerer

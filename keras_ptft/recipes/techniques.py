@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_ptft.training import schedules as schedules_lib
 from keras_ptft.training.optimization import NO_DECAY_VARIABLE_NAMES
 from keras_ptft.training.callbacks import encoder_layers
 
@@ -174,7 +175,12 @@ def with_dtype_policy(backbone: keras.Model, precision: str) -> keras.Model:
 
 
 def freeze(backbone: keras.Model, freeze_backbone: bool = False, freeze_layers: int = 0) -> None:
-    """Freezes the whole backbone, or its embeddings and lowest `freeze_layers` encoder blocks."""
+    """Freezes the whole backbone, or its embeddings and lowest `freeze_layers` encoder blocks.
+
+    The embeddings are every layer with weights that the graph runs before the first block (token,
+    position and segment embeddings and their LayerNorm; a ViT's patch embedding, positions and
+    class token); what runs after the blocks (BERT's pooler, a ViT's final LayerNorm) stays
+    trainable."""
     if freeze_backbone:
         backbone.trainable = False
         return
@@ -186,11 +192,11 @@ def freeze(backbone: keras.Model, freeze_backbone: bool = False, freeze_layers: 
             f"`freeze_layers` must be an integer in [0, {len(blocks)}] (the backbone's encoder "
             f"layers), received freeze_layers={freeze_layers!r}."
         )
-    block_ids = {id(b) for b in blocks}
-    pooler = getattr(backbone, "pooled_dense", None)
-    for layer in backbone.layers:
-        if layer.weights and id(layer) not in block_ids and layer is not pooler:
-            layer.trainable = False  # embeddings sit below every block
+    # A functional model lists its layers in the order the graph runs them.
+    first_block = next(i for i, layer in enumerate(backbone.layers) if layer is blocks[0])
+    for layer in backbone.layers[:first_block]:
+        if layer.weights:
+            layer.trainable = False
     for block in blocks[:freeze_layers]:
         block.trainable = False
 
@@ -275,3 +281,67 @@ def count_params(model: keras.Model) -> tuple[int, int]:
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     total = int(sum(np.prod(v.shape) for v in model.weights))
     return trainable, total
+
+
+def apply_techniques(
+    model: keras.Model,
+    backbone: keras.Model,
+    compile_kwargs: dict,
+    *,
+    learning_rate: float,
+    optimizer: str | keras.optimizers.Optimizer = "adamw",
+    schedule: str = "linear",
+    warmup_ratio: float = 0.1,
+    total_steps: int | None = None,
+    weight_decay: float | None = 0.01,
+    clipnorm: float | None = 1.0,
+    clipvalue: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    use_ema: bool = False,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    layerwise_lr_decay: float | None = None,
+    freeze_backbone: bool = False,
+    freeze_layers: int = 0,
+    lora_rank: int | None = None,
+    verbose: bool = True,
+) -> None:
+    """The shared part of every fine-tuning recipe: freezing / LoRA, regularization and the
+    optimizer with its schedule, written into `compile_kwargs["optimizer"]`."""
+    if lora_rank is not None:
+        if freeze_backbone or freeze_layers:
+            raise ValueError("`lora_rank` already freezes the backbone; drop `freeze_backbone`/`freeze_layers`.")
+        enable_lora(backbone, lora_rank)
+    else:
+        freeze(backbone, freeze_backbone=freeze_backbone, freeze_layers=freeze_layers)
+    add_weight_regularization(model, l1=l1, l2=l2)
+    if "optimizer" not in compile_kwargs:
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            built = optimizer
+        else:
+            if schedule == "one_cycle":
+                rate = schedules_lib.OneCycle(learning_rate, total_steps=total_steps)
+            elif schedule in schedules_lib.DECAYS:
+                rate = schedules_lib.WarmupDecay(
+                    learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio, decay=schedule
+                )
+            else:
+                raise ValueError(
+                    f"Unknown schedule {schedule!r}; valid names: {list(schedules_lib.DECAYS) + ['one_cycle']}."
+                )
+            built = make_optimizer(
+                optimizer,
+                rate,
+                weight_decay=weight_decay,
+                clipnorm=None if clipvalue is not None else clipnorm,
+                clipvalue=clipvalue,
+                gradient_accumulation_steps=gradient_accumulation_steps,
+                use_ema=use_ema,
+            )
+        if layerwise_lr_decay is not None:
+            layerwise_decay(built, backbone, layerwise_lr_decay)
+        compile_kwargs["optimizer"] = built
+    trainable, total = count_params(model)
+    model.trainable_parameters = trainable
+    if verbose:
+        print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")

@@ -7,14 +7,13 @@ from typing import Sequence
 
 import keras
 
-from keras_ptft.convert.resolve import load_checkpoint, sentence_transformers_pooling
+from keras_ptft.convert.resolve import resolve_checkpoint, sentence_transformers_pooling
 from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.data.preprocessing import BertPreprocessor
 from keras_ptft.recipes import techniques
+from keras_ptft.recipes.techniques import apply_techniques
 from keras_ptft.tasks.text_classifier import SparseMacroF1, TextClassifier  # noqa: F401 (re-exported)
-from keras_ptft.training import schedules as schedules_lib
 from keras_ptft.training.optimization import resolve_learning_rate
-from keras_ptft.training.schedules import WarmupDecay
 from keras_ptft.validation import check_num_classes, check_sequence_length
 
 
@@ -53,6 +52,7 @@ def text_classifier(
     monitor: str | None = None,
     seed: int | None = None,
     bucketing: bool | int | Sequence[int] = True,
+    distribution=None,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextClassifier:
@@ -64,8 +64,9 @@ def text_classifier(
     first `fit()` call (epochs x batches) unless `total_steps` is given.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`
-            (e.g. by `MaskedLM`); the folder's tokenizer is used.
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder); the folder's tokenizer is used.
         num_classes: int. Number of classes, at least 2.
         vocabulary: list of str or str. Needed with a backbone object when no `preprocessor` is
             given.
@@ -118,6 +119,8 @@ def text_classifier(
             (4 buckets from the data's length quantiles), a number of buckets, explicit bucket
             lengths, or False for fixed padding to `sequence_length`. Text pairs keep fixed
             padding for now.
+        distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
+            to the task (`keras_ptft.training.distribution`).
         verbose: bool. Print the trainable-parameter count.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
@@ -137,11 +140,11 @@ def text_classifier(
         backbone = techniques.with_dtype_policy(backbone, precision)
     classifier = TextClassifier(
         backbone, num_classes, preprocessor=preprocessor, dropout=dropout, label_names=label_names,
-        pooling=pooling, compile=False,
+        pooling=pooling, compile=False, distribution=distribution,
     )
     apply_techniques(
         classifier,
-        backbone,
+        classifier.backbone,  # under a distribution, the copy placed on the devices
         compile_kwargs,
         optimizer=optimizer,
         learning_rate=learning_rate,
@@ -171,42 +174,35 @@ def text_classifier(
     return classifier
 
 
-def resolve_pooling(pooling: str, backbone_or_path) -> str:
-    """`"auto"` becomes the pooling a sentence-transformers folder declares, else `"cls"`."""
+def resolve_pooling(pooling: str, backbone_or_path, default: str = "cls") -> str:
+    """`"auto"` becomes the pooling a sentence-transformers folder declares, else `default`."""
     if pooling != "auto":
         return pooling
     declared = None
     if isinstance(backbone_or_path, (str, os.PathLike)):
         declared = sentence_transformers_pooling(backbone_or_path)
-    return declared or "cls"
+    return declared or default
 
 
 def resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length, lowercase):
     """The backbone (loaded when given a folder) and a matching preprocessor; shared by the
     text recipes."""
     strip_accents = None
-    if isinstance(backbone_or_path, (str, os.PathLike)):
-        # Any checkpoint folder: saved here, a keras-hub preset, a Hugging Face or a
-        # sentence-transformers folder (keras_ptft.convert.resolve).
-        checkpoint = load_checkpoint(backbone_or_path, sequence_length=sequence_length)
-        backbone, tokenizer = checkpoint.backbone, checkpoint.tokenizer
-        if preprocessor is None and vocabulary is None and checkpoint.preprocessor is not None:
-            preprocessor = checkpoint.preprocessor
-        if preprocessor is None and vocabulary is None:
-            if tokenizer is None:
-                raise FileNotFoundError(
-                    f"{os.fspath(backbone_or_path)!r} holds a backbone but no tokenizer; pass "
-                    "`vocabulary=` or `preprocessor=`."
-                )
-            vocabulary = tokenizer.get_vocabulary()
-            lowercase, strip_accents = tokenizer.lowercase, tokenizer.strip_accents
-    elif isinstance(backbone_or_path, keras.Model):
-        backbone = backbone_or_path
-    else:
-        raise ValueError(
-            "`backbone_or_path` must be a backbone model or the path of a saved backbone, "
-            f"received {type(backbone_or_path).__name__}."
-        )
+    # Any checkpoint folder: saved here, a keras-hub preset, a Hugging Face or a
+    # sentence-transformers folder (keras_ptft.convert.resolve); a backbone object passes through.
+    checkpoint = resolve_checkpoint(backbone_or_path, sequence_length=sequence_length, expected="a BERT-style encoder")
+    backbone, tokenizer = checkpoint.backbone, checkpoint.tokenizer
+    if not isinstance(backbone.input, dict) or "segment_ids" not in backbone.input:
+        raise checkpoint.wrong_model("a BERT-style encoder (inputs token_ids, segment_ids, padding_mask)")
+    if preprocessor is None and vocabulary is None and checkpoint.preprocessor is not None:
+        preprocessor = checkpoint.preprocessor
+    if preprocessor is None and vocabulary is None and checkpoint.path is not None:
+        if tokenizer is None:
+            raise FileNotFoundError(
+                f"{checkpoint.path!r} holds a backbone but no tokenizer; pass `vocabulary=` or `preprocessor=`."
+            )
+        vocabulary = tokenizer.get_vocabulary()
+        lowercase, strip_accents = tokenizer.lowercase, tokenizer.strip_accents
     if preprocessor is None:
         sequence_length = check_sequence_length(sequence_length, backbone, minimum=3)
     else:
@@ -223,65 +219,3 @@ def resolve_backbone(backbone_or_path, vocabulary, preprocessor, sequence_length
             f"backbone's `vocabulary_size` is {backbone.vocabulary_size}; they must match."
         )
     return backbone, preprocessor
-
-
-def apply_techniques(
-    model: keras.Model,
-    backbone: keras.Model,
-    compile_kwargs: dict,
-    *,
-    optimizer,
-    learning_rate: float,
-    schedule: str,
-    warmup_ratio: float,
-    total_steps: int | None,
-    weight_decay: float | None,
-    clipnorm: float | None,
-    clipvalue: float | None,
-    gradient_accumulation_steps: int | None,
-    use_ema: bool,
-    l1: float,
-    l2: float,
-    layerwise_lr_decay: float | None,
-    freeze_backbone: bool,
-    freeze_layers: int,
-    lora_rank: int | None,
-    verbose: bool,
-) -> None:
-    """The shared part of every fine-tuning recipe: freezing / LoRA, regularization and the
-    optimizer with its schedule, written into `compile_kwargs["optimizer"]`."""
-    if lora_rank is not None:
-        if freeze_backbone or freeze_layers:
-            raise ValueError("`lora_rank` already freezes the backbone; drop `freeze_backbone`/`freeze_layers`.")
-        techniques.enable_lora(backbone, lora_rank)
-    else:
-        techniques.freeze(backbone, freeze_backbone=freeze_backbone, freeze_layers=freeze_layers)
-    techniques.add_weight_regularization(model, l1=l1, l2=l2)
-    if "optimizer" not in compile_kwargs:
-        if isinstance(optimizer, keras.optimizers.Optimizer):
-            built = optimizer
-        else:
-            if schedule == "one_cycle":
-                rate = schedules_lib.OneCycle(learning_rate, total_steps=total_steps)
-            elif schedule in schedules_lib.DECAYS:
-                rate = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio, decay=schedule)
-            else:
-                raise ValueError(
-                    f"Unknown schedule {schedule!r}; valid names: {list(schedules_lib.DECAYS) + ['one_cycle']}."
-                )
-            built = techniques.make_optimizer(
-                optimizer,
-                rate,
-                weight_decay=weight_decay,
-                clipnorm=None if clipvalue is not None else clipnorm,
-                clipvalue=clipvalue,
-                gradient_accumulation_steps=gradient_accumulation_steps,
-                use_ema=use_ema,
-            )
-        if layerwise_lr_decay is not None:
-            techniques.layerwise_decay(built, backbone, layerwise_lr_decay)
-        compile_kwargs["optimizer"] = built
-    trainable, total = techniques.count_params(model)
-    model.trainable_parameters = trainable
-    if verbose:
-        print(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")

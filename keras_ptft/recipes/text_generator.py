@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from keras_ptft.models.presets import backbone_and_tokenizer
+from keras_ptft.convert.resolve import resolve_checkpoint
 from keras_ptft.tasks.causal_lm import CausalLM
 from keras_ptft.training.optimization import make_adamw
 
@@ -21,6 +21,7 @@ def text_generator(
     checkpoint_dir: str | os.PathLike | None = None,
     monitor: str | None = None,
     seed: int | None = None,
+    distribution=None,
 ) -> CausalLM:
     """Returns a compiled `CausalLM` ready to fine-tune with `fit()`.
 
@@ -30,8 +31,9 @@ def text_generator(
     learns to answer, not to imitate prompts).
 
     Args:
-        backbone_or_path: `keras_ptft.models.GPT`, or a folder written by `save_to_preset`
-            (backbone weights plus tokenizer).
+        backbone_or_path: `keras_ptft.models.GPT`, or a checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`): one written by `save_to_preset` (backbone weights
+            plus tokenizer) or a Hugging Face GPT-2 folder (its byte-level BPE comes along).
         tokenizer: the tokenizer, required when `backbone_or_path` is a model (or a folder without
             one).
         sequence_length: int or None. Training sequence length; longer examples are truncated.
@@ -42,6 +44,8 @@ def text_generator(
         checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model.
         monitor: str or None. Metric of the best model.
         seed: int or None. Seed of the shuffling.
+        distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
+            to the task (`keras_ptft.training.distribution`).
 
     Example:
     ```python
@@ -50,16 +54,18 @@ def text_generator(
     generator.generate("Q: 2+2?\\nA:", max_length=16)
     ```
     """
-    backbone, tokenizer = backbone_and_tokenizer(backbone_or_path, tokenizer)
-    if not isinstance(backbone, keras.Model) or not hasattr(backbone, "token_embedding"):
-        raise ValueError(
-            f"`backbone_or_path` must be a GPT backbone or a saved GPT folder, received {backbone!r}."
-        )
+    checkpoint = resolve_checkpoint(backbone_or_path, expected="a GPT backbone")
+    backbone, tokenizer = checkpoint.backbone, tokenizer or checkpoint.text_tokenizer
+    # A decoder has token embeddings (every keras-hub backbone has the attribute, None when it has
+    # none) but, unlike an encoder, no segment input.
+    inputs = backbone.input if isinstance(getattr(backbone, "input", None), dict) else {}
+    if getattr(backbone, "token_embedding", None) is None or "segment_ids" in inputs:
+        raise checkpoint.wrong_model("a GPT backbone or a GPT checkpoint folder")
     if tokenizer is None:
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
-    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length, seed=seed)
+    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length, seed=seed, distribution=distribution)
     generator.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
     generator.set_run_options(checkpoint_dir, monitor)
     return generator

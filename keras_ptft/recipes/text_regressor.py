@@ -9,7 +9,8 @@ import keras
 
 from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.recipes import techniques
-from keras_ptft.recipes.text_classifier import apply_techniques, resolve_backbone
+from keras_ptft.recipes.techniques import apply_techniques
+from keras_ptft.recipes.text_classifier import resolve_backbone
 from keras_ptft.tasks.text_regressor import TextRegressor
 from keras_ptft.training.optimization import resolve_learning_rate
 
@@ -43,6 +44,7 @@ def text_regressor(
     monitor: str | None = None,
     seed: int | None = None,
     bucketing: bool | int | Sequence[int] = True,
+    distribution=None,
     verbose: bool = True,
     **compile_kwargs,
 ) -> TextRegressor:
@@ -50,7 +52,8 @@ def text_regressor(
 
     Takes the same arguments as `keras_ptft.recipes.text_classifier` (optimizer, schedule,
     regularization, clipping, accumulation, EMA, precision, layer-wise decay, freezing, LoRA),
-    minus the classification ones, plus `bucketing` (length-bucketed batches, as there);
+    minus the classification ones, plus `bucketing` (length-bucketed batches, as there) and
+    `distribution` (passed to the task);
     `learning_rate="auto"` follows the same rule by width.
 
     Example:
@@ -64,9 +67,10 @@ def text_regressor(
     learning_rate = resolve_learning_rate(learning_rate, backbone)
     if precision is not None:
         backbone = techniques.with_dtype_policy(backbone, precision)
-    regressor = TextRegressor(backbone, preprocessor=preprocessor, dropout=dropout, compile=False)
+    regressor = TextRegressor(backbone, preprocessor=preprocessor, dropout=dropout, compile=False,
+                              distribution=distribution)
     apply_techniques(
-        regressor, backbone, compile_kwargs, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
+        regressor, regressor.backbone, compile_kwargs, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
         warmup_ratio=warmup_ratio, total_steps=total_steps, weight_decay=weight_decay, clipnorm=clipnorm,
         clipvalue=clipvalue, gradient_accumulation_steps=gradient_accumulation_steps, use_ema=use_ema, l1=l1, l2=l2,
         layerwise_lr_decay=layerwise_lr_decay, freeze_backbone=freeze_backbone, freeze_layers=freeze_layers,

@@ -29,6 +29,7 @@ def token_classifier(
     clipnorm: float | None = 1.0,
     dropout: float = 0.1,
     lowercase: bool = True,
+    distribution=None,
     **compile_kwargs,
 ) -> TokenClassifier:
     """A compiled token classifier (NER tagger), ready for `fit(words, tags)`.
@@ -39,8 +40,10 @@ def token_classifier(
     from the first `fit()` unless `total_steps` is given.
 
     Args:
-        backbone_or_path: a backbone object, or the folder of one saved with `save_to_preset`
-            (its tokenizer's vocabulary and casing are used).
+        backbone_or_path: a backbone object, or any checkpoint folder
+            (`keras_ptft.convert.load_checkpoint`: saved here with `save_to_preset`, a keras-hub
+            preset, a Hugging Face or sentence-transformers BERT folder); its tokenizer's vocabulary
+            and casing are used.
         label_names: list of str. The tags, `"O"` included (`kp.data.label_names_from_tags`
             collects them from training tags).
         vocabulary: list of str or str. Needed with a backbone object.
@@ -56,6 +59,8 @@ def token_classifier(
         clipnorm: float or None. Clip gradients to this global norm.
         dropout: float. Dropout before the tag layer.
         lowercase: bool. Used with `vocabulary` (a folder's tokenizer brings its own).
+        distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
+            to the task (`keras_ptft.training.distribution`).
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -71,7 +76,7 @@ def token_classifier(
     tagger = TokenClassifier(
         backbone, label_names, vocabulary=vocabulary, sequence_length=sequence_length, lowercase=lowercase,
         strip_accents=strip_accents, scheme=scheme, label_all_pieces=label_all_pieces,
-        strict_scheme=strict_scheme, dropout=dropout, compile=False,
+        strict_scheme=strict_scheme, dropout=dropout, compile=False, distribution=distribution,
     )
     compile_with_schedule(tagger, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm)
     return tagger

@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from keras_ptft.models.presets import backbone_and_tokenizer
+from keras_ptft.convert.resolve import resolve_checkpoint
 from keras_ptft.models.seq2seq import Seq2Seq
 from keras_ptft.tasks.translator import Translator
 from keras_ptft.training.optimization import make_adamw
@@ -19,6 +19,7 @@ def translator(
     learning_rate: float = 5e-4,
     weight_decay: float = 0.01,
     sampler: str = "greedy",
+    distribution=None,
 ) -> Translator:
     """Returns a compiled `Translator` ready to `fit((sources, targets))`.
 
@@ -31,6 +32,8 @@ def translator(
         learning_rate: float. AdamW learning rate.
         weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
         sampler: str. Default sampler of `translate()` (`"greedy"` or `"beam"`).
+        distribution: None only, for now: `Translator` is not yet on the shared fit path that places
+            a task on devices (`keras_ptft.tasks.base`), so any other value is refused.
 
     Example:
     ```python
@@ -39,15 +42,20 @@ def translator(
     translator.translate("I am here.", sampler="beam", num_beams=4)
     ```
     """
-    backbone, tokenizer = backbone_and_tokenizer(backbone_or_path, tokenizer)
+    checkpoint = resolve_checkpoint(backbone_or_path, expected="a Seq2Seq backbone")
+    backbone, tokenizer = checkpoint.backbone, tokenizer or checkpoint.text_tokenizer
     if not isinstance(backbone, Seq2Seq):
-        raise ValueError(
-            f"`backbone_or_path` must be a Seq2Seq backbone or a saved Seq2Seq folder, received {backbone!r:.100}."
-        )
+        raise checkpoint.wrong_model("a Seq2Seq backbone or a saved Seq2Seq folder")
     if tokenizer is None:
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
+    if distribution is not None:
+        # Translator subclasses keras-hub's BartSeq2SeqLM, not tasks.base.Task: it would drop the argument.
+        raise ValueError(
+            "`distribution` is not supported by `translator` yet (Translator is not on the shared fit path "
+            f"that places a task on devices); pass distribution=None, received distribution={distribution!r}."
+        )
     model = Translator(backbone, tokenizer, sequence_length=sequence_length)
     model.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
     return model

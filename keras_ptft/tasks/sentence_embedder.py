@@ -20,6 +20,7 @@ from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_text_pairs, check_texts
 
 _FEATURES = ("token_ids", "segment_ids", "padding_mask")
+POOLINGS = ("mean", "cls")
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -70,6 +71,8 @@ class SentenceEmbedder(Task):
         backbone: a `keras_ptft.models.Bert` (any backbone with `token_ids`, `segment_ids`,
             `padding_mask` inputs and a `sequence_output`).
         preprocessor: `keras_ptft.data.BertPreprocessor` turning strings into the backbone inputs.
+        pooling: str. `"mean"` (the mask-aware mean of the token vectors, as all-MiniLM-L6-v2) or
+            `"cls"` (the first token's vector, sentence-transformers' CLS pooling).
         normalize: bool. Scale embeddings to unit L2 norm (as all-MiniLM-L6-v2 does).
         scale: float. Inverse temperature of the contrastive loss.
         checkpoint_dir: str or None. Makes `fit` resumable there. Not saved with the model.
@@ -89,20 +92,26 @@ class SentenceEmbedder(Task):
     backbone_cls = Bert
 
     def __init__(self, backbone: keras.Model, preprocessor: keras.layers.Layer, normalize: bool = True,
-                 scale: float = 20.0, checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
+                 scale: float = 20.0, pooling: str = "mean", checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
                  seed: int | None = None, **kwargs):
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, received pooling={pooling!r}.")
         # === Config === (set first: `Task.__init__` compiles)
+        self.pooling = pooling
         self.normalize = bool(normalize)
         self.scale = float(scale)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        # Keras' masked global average is exactly sentence-transformers' mean pooling.
-        pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
         unit_norm = keras.layers.UnitNormalization(axis=-1, dtype="float32", name="l2_normalize")
         features = backbone.input
         sequence = backbone(features)["sequence_output"]
-        embedding = pooling(sequence, mask=keras.ops.cast(features["padding_mask"], "bool"))
+        if pooling == "mean":
+            # Keras' masked global average is exactly sentence-transformers' mean pooling.
+            mean = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
+            embedding = mean(sequence, mask=keras.ops.cast(features["padding_mask"], "bool"))
+        else:
+            embedding = keras.ops.cast(sequence[:, 0, :], "float32")
         if normalize:
             embedding = unit_norm(embedding)
         self.encoder = encoder = keras.Model(features, embedding, name="encoder")
@@ -183,6 +192,7 @@ class SentenceEmbedder(Task):
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
             "normalize": self.normalize,
             "scale": self.scale,
+            "pooling": self.pooling,
             "name": self.name,
         }
 

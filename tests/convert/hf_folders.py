@@ -91,6 +91,99 @@ def write_folder(path, config: dict, weights: dict, vocab=VOCAB, lowercase: bool
     return path
 
 
+def write_sentence_transformers_pooling(path, **flags) -> str:
+    """Turns a Hugging Face BERT folder into a sentence-transformers one: modules.json and
+    1_Pooling/config.json with the given `pooling_mode_*` flags on (the others off)."""
+    path = os.fspath(path)
+    with open(os.path.join(path, "modules.json"), "w") as f:
+        json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], f)
+    os.makedirs(os.path.join(path, "1_Pooling"), exist_ok=True)
+    config = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False,
+              "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False, **flags}
+    with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def write_bert_folder(path, seed: int = 0) -> str:
+    """A tiny Hugging Face BERT folder (config, safetensors, vocab.txt)."""
+    config = tiny_config()
+    return write_folder(path, config, tiny_weights(config, seed=seed))
+
+
+def write_gpt2_folder(path, texts, vocabulary_size: int = 264, seed: int = 0, hidden: int = 16, layers: int = 2,
+                      positions: int = 32) -> str:
+    """A tiny Hugging Face GPT-2 folder written with NumPy: `GPT2LMHeadModel`'s tensor names and
+    shapes (Conv1D kernels `(in, out)`, fused `c_attn`), a tied head, and a byte-level BPE
+    (vocab.json + merges.txt) learned on `texts`."""
+    from keras_ptft.data.bpe import train_bpe
+
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    vocabulary, merges = train_bpe(list(texts), vocabulary_size=vocabulary_size, verbose=False)
+    rng = np.random.default_rng(seed)
+    rand = lambda *shape: rng.normal(0, 0.2, shape).astype("float32")  # noqa: E731
+    h, v, f = hidden, len(vocabulary), 2 * hidden
+    weights = {"transformer.wte.weight": rand(v, h), "transformer.wpe.weight": rand(positions, h),
+               "transformer.ln_f.weight": 1 + rand(h), "transformer.ln_f.bias": rand(h)}
+    for i in range(layers):
+        p = f"transformer.h.{i}."
+        weights.update({
+            f"{p}ln_1.weight": 1 + rand(h), f"{p}ln_1.bias": rand(h), f"{p}ln_2.weight": 1 + rand(h),
+            f"{p}ln_2.bias": rand(h), f"{p}attn.c_attn.weight": rand(h, 3 * h), f"{p}attn.c_attn.bias": rand(3 * h),
+            f"{p}attn.c_proj.weight": rand(h, h), f"{p}attn.c_proj.bias": rand(h),
+            f"{p}mlp.c_fc.weight": rand(h, f), f"{p}mlp.c_fc.bias": rand(f),
+            f"{p}mlp.c_proj.weight": rand(f, h), f"{p}mlp.c_proj.bias": rand(h),
+        })
+    config = {"model_type": "gpt2", "vocab_size": v, "n_embd": h, "n_layer": layers, "n_head": 2, "n_inner": f,
+              "n_positions": positions, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
+              "tie_word_embeddings": True}
+    with open(os.path.join(path, "config.json"), "w") as fh:
+        json.dump(config, fh)
+    save_file(weights, os.path.join(path, "model.safetensors"))
+    with open(os.path.join(path, "vocab.json"), "w", encoding="utf-8") as fh:
+        json.dump(vocabulary, fh, ensure_ascii=False)
+    with open(os.path.join(path, "merges.txt"), "w", encoding="utf-8") as fh:
+        fh.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return path
+
+
+def write_vit_folder(path, seed: int = 0, image_size: int = 8, patch: int = 4, channels: int = 3,
+                     hidden: int = 16, layers: int = 2) -> str:
+    """A tiny Hugging Face ViT folder (`ViTModel` tensor names and shapes) written with NumPy."""
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rand = lambda *shape: rng.normal(0, 0.2, shape).astype("float32")  # noqa: E731
+    h, f, tokens = hidden, 2 * hidden, 1 + (image_size // patch) ** 2
+    weights = {
+        "embeddings.patch_embeddings.projection.weight": rand(h, channels, patch, patch),
+        "embeddings.patch_embeddings.projection.bias": rand(h),
+        "embeddings.position_embeddings": rand(1, tokens, h), "embeddings.cls_token": rand(1, 1, h),
+        "layernorm.weight": 1 + rand(h), "layernorm.bias": rand(h),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            weights[f"{p}attention.attention.{name}.weight"] = rand(h, h)
+            weights[f"{p}attention.attention.{name}.bias"] = rand(h)
+        weights.update({
+            f"{p}attention.output.dense.weight": rand(h, h), f"{p}attention.output.dense.bias": rand(h),
+            f"{p}layernorm_before.weight": 1 + rand(h), f"{p}layernorm_before.bias": rand(h),
+            f"{p}layernorm_after.weight": 1 + rand(h), f"{p}layernorm_after.bias": rand(h),
+            f"{p}intermediate.dense.weight": rand(f, h), f"{p}intermediate.dense.bias": rand(f),
+            f"{p}output.dense.weight": rand(h, f), f"{p}output.dense.bias": rand(h),
+        })
+    config = {"model_type": "vit", "hidden_size": h, "num_hidden_layers": layers, "num_attention_heads": 2,
+              "intermediate_size": f, "image_size": image_size, "patch_size": patch, "num_channels": channels,
+              "hidden_act": "gelu", "layer_norm_eps": 1e-12, "qkv_bias": True}
+    with open(os.path.join(path, "config.json"), "w") as fh:
+        json.dump(config, fh)
+    save_file(weights, os.path.join(path, "model.safetensors"))
+    return path
+
+
 # === NumPy reference ===
 
 def _gelu(x):

@@ -1,7 +1,6 @@
 """load_checkpoint: every kind of checkpoint folder by path, and a clear refusal of anything else."""
 
 import json
-import os
 
 import keras
 import keras_hub
@@ -12,7 +11,7 @@ import keras_ptft as kp
 from keras_ptft import convert
 from keras_ptft.models.bert import Bert
 from keras_ptft.tasks.masked_lm import MaskedLM
-from tests.convert.hf_folders import VOCAB, tiny_config, tiny_weights, write_folder
+from tests.convert.hf_folders import VOCAB, tiny_config, tiny_weights, write_folder, write_sentence_transformers_pooling
 from tests.convert.test_huggingface import minilm_folder
 
 FEATURES = {
@@ -30,15 +29,7 @@ def _hf_folder(path, pooling=None):
     config = tiny_config()
     write_folder(path, config, tiny_weights(config))
     if pooling is not None:
-        with open(os.path.join(path, "modules.json"), "w") as f:
-            json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                       {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], f)
-        os.makedirs(os.path.join(path, "1_Pooling"))
-        flags = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False,
-                 "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
-        flags.update(pooling)
-        with open(os.path.join(path, "1_Pooling", "config.json"), "w") as f:
-            json.dump(flags, f)
+        write_sentence_transformers_pooling(path, **pooling)
     return str(path)
 
 

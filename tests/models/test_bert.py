@@ -34,7 +34,7 @@ def test_output_shapes():
     [("tiny", 2, 128, 2), ("mini", 4, 256, 4), ("small", 4, 512, 8), ("medium", 8, 512, 8), ("base", 12, 768, 12)],
 )
 def test_named_sizes_follow_bert_miniatures(size, layers, hidden, heads):
-    assert BERT_SIZES[size] == dict(num_layers=layers, hidden_dim=hidden, num_heads=heads)
+    assert BERT_SIZES[size] == dict(num_layers=layers, hidden_dim=hidden, num_heads=heads, intermediate_dim=4 * hidden)
 
 
 def test_from_size_builds_the_named_architecture_with_overrides():

@@ -76,9 +76,9 @@ def test_named_sizes():
 
 
 @pytest.mark.slow
-def test_124m_has_gpt2_small_parameter_count():
+def test_base_has_gpt2_small_parameter_count():
     # GPT-2 small with its 50257-token vocabulary has 124,439,808 parameters (tied embeddings).
-    gpt = GPT.from_size("124M", vocabulary_size=50257, dtype="bfloat16")
+    gpt = GPT.from_size("base", vocabulary_size=50257, dtype="bfloat16")
     assert gpt.count_params() == 124_439_808
 
 
