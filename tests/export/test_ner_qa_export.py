@@ -1,5 +1,6 @@
 """Token-classifier and question-answering exports: every format against the Keras `predict`."""
 
+import functools
 import json
 import pathlib
 import threading
@@ -12,7 +13,6 @@ import tensorflow as tf
 from keras_ptft.cli import main
 from keras_ptft.data.token_alignment import WordPieceOffsets
 from keras_ptft.export import Predictor, export, verify
-from keras_ptft.export.formats.saved_model import load_signature
 from keras_ptft.export.serve import Server
 from keras_ptft.models import Bert
 from keras_ptft.recipes import question_answerer, token_classifier
@@ -65,11 +65,17 @@ def toy_qa(n, seed):
     return pairs, answers
 
 
+@functools.lru_cache(maxsize=None)
+def predictor(path, format):
+    """One `Predictor` per artifact for the whole file: loading a SavedModel takes seconds."""
+    return Predictor(path, format=format)
+
+
 @pytest.fixture(scope="module")
 def tagger():
     keras.utils.set_random_seed(3)
     model = token_classifier(bert(16), LABELS, vocabulary=VOCAB, sequence_length=16, learning_rate=1e-2)
-    words, tags = toy_ner(64, 0)
+    words, tags = toy_ner(48, 0)
     model.fit(words, tags, batch_size=16, epochs=3, verbose=0)
     return model
 
@@ -78,7 +84,7 @@ def tagger():
 def qa():
     keras.utils.set_random_seed(4)
     model = question_answerer(bert(16), vocabulary=VOCAB, sequence_length=16, doc_stride=3, learning_rate=1e-2)
-    pairs, answers = toy_qa(48, 0)
+    pairs, answers = toy_qa(32, 0)
     model.fit(pairs, answers, batch_size=16, epochs=2, verbose=0)
     return model
 
@@ -109,7 +115,7 @@ def test_ner_formats_return_the_keras_entities(tagger, ner_export, format):
     with pytest.warns(UserWarning, match="did not fit"):
         expected = tagger.predict(NER_TEXTS)
     assert any(expected)  # trained: there are entities to agree on
-    got = Predictor(ner_export, format=format).predict(NER_TEXTS)
+    got = predictor(ner_export, format).predict(NER_TEXTS)
     assert got == expected
     for text, entities in zip(NER_TEXTS, got):
         assert all(text[e["start"]:e["end"]] == e["text"] for e in entities)
@@ -118,7 +124,7 @@ def test_ner_formats_return_the_keras_entities(tagger, ner_export, format):
 
 
 def test_ner_saved_model_words_are_the_tokenizer_words(ner_export, tagger):
-    outputs = load_signature(str(ner_export / "1"))(texts=tf.constant(NER_TEXTS))
+    outputs = predictor(ner_export, "saved_model").runner.signature(texts=tf.constant(NER_TEXTS))
     encoded = WordPieceOffsets(VOCAB).encode(NER_TEXTS)
     with pytest.warns(UserWarning, match="did not fit"):
         tags = tagger.predict_tags([[word for word, _, _ in item["words"]] for item in encoded])
@@ -147,7 +153,7 @@ def test_ner_quantized_tflite_and_int8_refusal(tagger, tmp_path):
 def test_qa_formats_return_the_keras_answers(qa, qa_export, qa_pairs, format):
     expected = qa.predict(qa_pairs)
     assert {bool(answer["text"]) for answer in expected} == {True, False}  # answered and not, by the threshold
-    got = Predictor(qa_export, format=format).predict(qa_pairs)
+    got = predictor(qa_export, format).predict(qa_pairs)
     for ours, theirs, (_, context) in zip(got, expected, qa_pairs):
         assert (ours["text"], ours["start"], ours["end"]) == (theirs["text"], theirs["start"], theirs["end"])
         assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
@@ -158,7 +164,8 @@ def test_qa_formats_return_the_keras_answers(qa, qa_export, qa_pairs, format):
 
 def test_qa_saved_model_windows_in_the_graph(qa, qa_export, qa_pairs):
     questions, contexts = zip(*qa_pairs)
-    outputs = load_signature(str(qa_export / "1"))(questions=tf.constant(questions), contexts=tf.constant(contexts))
+    signature = predictor(qa_export, "saved_model").runner.signature
+    outputs = signature(questions=tf.constant(questions), contexts=tf.constant(contexts))
     encoded = qa.encode(qa_pairs)
     assert outputs["windows"].numpy().tolist() == np.bincount(encoded["example"]).tolist()
     assert max(outputs["windows"].numpy()) >= 2
@@ -166,10 +173,9 @@ def test_qa_saved_model_windows_in_the_graph(qa, qa_export, qa_pairs):
 
 @pytest.mark.parametrize("format", ["saved_model", "tflite"])
 def test_qa_question_longer_than_the_window_is_refused(qa_export, format):
-    predictor = Predictor(qa_export, format=format)
     long_question = " ".join(["what"] * 20)
     with pytest.raises(ValueError, match="question of example 1 has 20 pieces"):
-        predictor.predict([("what is the code?", "code Bob"), (long_question, "code Bob")])
+        predictor(qa_export, format).predict([("what is the code?", "code Bob"), (long_question, "code Bob")])
 
 
 def test_qa_verify_reports_span_agreement(qa, qa_export, qa_pairs):
@@ -182,7 +188,7 @@ def serving():
     servers = []
 
     def start(path, format):
-        server = Server(Predictor(path, format=format), port=0, max_wait_ms=5)
+        server = Server(predictor(path, format), port=0, max_wait_ms=5)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -211,14 +217,15 @@ def test_serve_ner_and_qa(serving, ner_export, qa_export, tagger, qa, qa_pairs):
 
 
 def test_cli_predict_ner_and_qa(ner_export, qa_export, tagger, qa, qa_pairs, capsys):
-    assert main(["predict", str(ner_export), "--text", NER_TEXTS[0]]) == 0
+    assert main(["predict", str(ner_export), "--format", "tflite", "--text", NER_TEXTS[0]]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["text"] == NER_TEXTS[0] and line["entities"] == tagger.predict(NER_TEXTS[:1])[0]
     question, context = qa_pairs[0]
-    assert main(["predict", str(qa_export), "--question", question, "--context", context]) == 0
+    assert main(["predict", str(qa_export), "--format", "onnx", "--question", question, "--context", context]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["context"] == context and line["text"] == qa.predict(qa_pairs[:1])[0]["text"]
-    assert main(["predict", str(qa_export), "--text", "hello"]) == 1
+    assert main(["predict", str(qa_export), "--format", "tflite", "--text", "hello"]) == 1
     assert "--question/--context" in capsys.readouterr().err
-    assert main(["predict", str(qa_export), "--question", "a", "--question", "b", "--context", "c"]) == 1
+    assert main(["predict", str(qa_export), "--format", "tflite", "--question", "a", "--question", "b",
+                 "--context", "c"]) == 1
     assert "one --context per --question" in capsys.readouterr().err
