@@ -49,6 +49,8 @@ def test_classifier_and_regressor_fit_and_predict_on_pairs():
            "segment_ids": [[0, 0, 0, 0, 0, 1, 1, 1, 0, 0]], "padding_mask": [[1] * 8 + [0, 0]]}
     by_hand = keras.ops.convert_to_numpy(classifier({k: np.array(v, "int32") for k, v in row.items()}))
     np.testing.assert_allclose(probabilities[:1], by_hand, atol=1e-6)
+    metrics = classifier.evaluate((firsts[:4], seconds[:4]), labels[:4], verbose=0, return_dict=True)
+    assert metrics["accuracy"] == pytest.approx(np.mean(probabilities.argmax(-1) == labels[:4]))
 
     regressor = text_regressor(backbone(), vocabulary=VOCAB, sequence_length=10, learning_rate=1e-2)
     regressor.fit((firsts, seconds), labels.astype("float32") * 5, batch_size=8, epochs=1, verbose=0)
