@@ -400,6 +400,10 @@ def _add_predict(commands) -> None:
     parser.add_argument("--output", default=None,
                         help="image segmenters: save the label mask as a PNG (pixel value = class id); with "
                         "several --image, the i-th mask goes to NAME-i.png")
+    parser.add_argument("--question", action="append", default=None,
+                        help="question answering: a question (repeatable; the i-th goes with the i-th --context)")
+    parser.add_argument("--context", action="append", default=None,
+                        help="question answering: the context the answer is read from (repeatable)")
     parser.set_defaults(run=_run_predict)
 
 
@@ -410,21 +414,27 @@ def _run_predict(args) -> int:
 
     from keras_ptft.export import Predictor
 
-    if bool(args.text) == bool(args.image):
-        print("keras-ptft predict: give --text (text models) or --image (image models), not both or neither",
-              file=sys.stderr)
+    pairs = bool(args.question or args.context)
+    if sum((bool(args.text), bool(args.image), pairs)) != 1:
+        print("keras-ptft predict: give --text (text models), --image (image models) or --question with --context "
+              "(question answering), one of them", file=sys.stderr)
         return 2
     try:
         predictor = Predictor(args.path, format=args.format)
         # What the export reads and how its predictions print: its kind's runner, from the registry.
         runner, kind = predictor.runner, predictor.manifest["kind"]
-        flag = "--image" if runner.input_type == "image" else "--text"
-        if bool(args.image) != (flag == "--image"):
+        flags = {"image": "--image", "pair": "--question/--context"}
+        flag = flags.get(runner.input_type, "--text")
+        if (flags["image"] if args.image else flags["pair"] if pairs else "--text") != flag:
             raise ValueError(f"{args.path!r} is a {kind!r} export; pass {flag}.")
+        if pairs and len(args.question or []) != len(args.context or []):
+            raise ValueError(f"give one --context per --question; received {len(args.question or [])} --question "
+                             f"and {len(args.context or [])} --context.")
         writes_masks = "mask_format" in runner.option_fields
         if args.output and not writes_masks:
             raise ValueError(f"--output saves segmentation masks; {args.path!r} is a {kind!r} export.")
-        inputs = _read_images(args.image) if args.image else args.text
+        inputs = _read_images(args.image) if args.image else list(zip(args.question, args.context)) if pairs \
+            else args.text
         options = {"mask_format": "png"} if writes_masks else {}
         records = runner.format_predictions(inputs, predictor.predict(inputs), options, predictor.label_names)
     except (ValueError, FileNotFoundError) as error:
@@ -436,13 +446,16 @@ def _run_predict(args) -> int:
         outputs = [args.output] if len(records) == 1 else \
             [f"{stem}-{i}{extension or '.png'}" for i in range(len(records))]
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    for source, record, output in zip(args.image or args.text, records, outputs):
+    for source, record, output in zip(args.image or args.text or inputs, records, outputs):
         mask = record.pop("mask", None)
         if output:
             with open(output, "wb") as handle:
                 handle.write(base64.b64decode(mask))
             record["mask"] = output
-        line = {"image" if args.image else runner.input_fields[1]: source, **record}
+        if pairs:
+            line = {"question": source[0], "context": source[1], **record}
+        else:
+            line = {"image" if args.image else runner.input_fields[1]: source, **record}
         print(json.dumps(line, ensure_ascii=False))
     return 0
 

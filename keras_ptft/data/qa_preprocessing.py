@@ -83,6 +83,25 @@ def check_answers(answers, contexts: Sequence[str]) -> list[tuple[int, int] | No
     return spans
 
 
+def window_room(index: int, question_pieces: int, sequence_length: int, doc_stride: int) -> int:
+    """The context pieces a window of example `index` holds (`sequence_length` minus the question
+    and 3 special tokens), or a ValueError when the question leaves no room or `doc_stride`
+    would not let the windows advance."""
+    room = sequence_length - 3 - question_pieces
+    if room < 1:
+        raise ValueError(
+            f"The question of example {index} has {question_pieces} pieces, too many for "
+            f"sequence_length={sequence_length} (it must leave room for the context)."
+        )
+    if doc_stride >= room:
+        raise ValueError(
+            f"`doc_stride`={doc_stride} must be smaller than the {room} context pieces a window of example "
+            f"{index} holds (sequence_length={sequence_length} minus its {question_pieces}-piece question and 3 "
+            "special tokens), or its windows would not advance."
+        )
+    return room
+
+
 def encode_qa(
     tokenizer: WordPieceOffsets,
     questions: Sequence[str],
@@ -117,13 +136,7 @@ def encode_qa(
     context_pieces = [[p for word in item["pieces"] for p in word] for item in tokenizer.encode(contexts)]
     rows, examples, offsets, labels = [], [], [], []
     for index, (question, pieces) in enumerate(zip(question_pieces, context_pieces)):
-        room = sequence_length - 3 - len(question)
-        if room < 1:
-            raise ValueError(
-                f"The question of example {index} has {len(question)} pieces, too many for "
-                f"sequence_length={sequence_length} (it must leave room for the context)."
-            )
-        check_doc_stride(doc_stride, room)
+        room = window_room(index, len(question), sequence_length, doc_stride)
         answer = None if answer_spans is None else answer_spans[index]
         if answer is not None:
             inside = [k for k, (_, start, end) in enumerate(pieces) if start < answer[1] and end > answer[0]]

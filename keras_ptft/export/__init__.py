@@ -9,7 +9,7 @@ from keras_ptft.export.base import ExportCheckFailed, ExportKind, KindRunner, re
 from keras_ptft.export.export import FORMATS, QUANTIZATIONS, export, export_image_classifier, export_text_classifier
 from keras_ptft.export.formats.onnx import OnnxRunner, onnx_parity, write_onnx
 from keras_ptft.export.kinds import CausalLMKind, ImageClassifierKind, ImageSegmenterKind, MaskedLMKind, \
-    TextClassifierKind  # importing kinds registers every kind of model
+    QuestionAnswererKind, TextClassifierKind, TokenClassifierKind  # importing kinds registers every kind of model
 from keras_ptft.export.kinds.image_classifier import image_saved_model_parity
 from keras_ptft.export.kinds.text_classifier import saved_model_parity
 from keras_ptft.export.predictor import Predictor
@@ -17,5 +17,5 @@ from keras_ptft.export.verify import verify
 
 __all__ = ["export", "verify", "Predictor", "ExportKind", "KindRunner", "register_kind", "ExportCheckFailed",
            "FORMATS", "QUANTIZATIONS", "TextClassifierKind", "CausalLMKind", "MaskedLMKind", "ImageClassifierKind",
-           "ImageSegmenterKind", "OnnxRunner", "onnx_parity", "write_onnx", "saved_model_parity",
+           "ImageSegmenterKind", "TokenClassifierKind", "QuestionAnswererKind", "OnnxRunner", "onnx_parity", "write_onnx", "saved_model_parity",
            "image_saved_model_parity", "export_text_classifier", "export_image_classifier"]

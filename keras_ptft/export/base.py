@@ -221,13 +221,17 @@ class KindRunner:
         artifact: str. The artifact's path (digests already checked).
 
     Class attributes:
-        input_type: `"text"` or `"image"`: what the CLI's `predict` reads (`--text` / `--image`).
+        input_type: `"text"`, `"image"` or `"pair"`: what the CLI's `predict` reads (`--text`,
+            `--image`, or `--question` with `--context`).
         input_fields: (plural, singular) JSON fields of a serve request's inputs.
+        pair_fields: (plural, singular) fields of the second member of paired inputs (a question
+            answerer's contexts), or `()`; the request's items are then `(input, partner)` pairs.
         option_fields: further request fields; `predict_options` those passed on to `predict`.
     """
 
     input_type = "text"
     input_fields = ("texts", "text")
+    pair_fields: tuple[str, ...] = ()
     option_fields: tuple[str, ...] = ()
     predict_options: tuple[str, ...] = ()
 

@@ -60,7 +60,10 @@ def export(
     Args:
         model: a built Keras model of a supported kind: a `keras_ptft.recipes.TextClassifier`,
             `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM`,
+            `keras_ptft.tasks.TokenClassifier`, `keras_ptft.tasks.QuestionAnswerer`,
             `keras_ptft.recipes.ImageClassifier` or `keras_ptft.recipes.ImageSegmenter`.
+            A question answerer's data (`representative_data`, `verify_data`) are
+            `(question, context)` pairs.
         path: str. The export folder, e.g. `"saved_models/sentiment"`.
         formats: list of str or None. Any of `"saved_model"`, `"tflite"` (token ids, or uint8
             images, in), `"tflite_text"` (raw strings in, tokenizer inside; text classifiers

@@ -60,12 +60,17 @@ class Predictor:
         and `padding_mask`; a masked LM the `top_k` `tokens` and `probabilities` per [MASK]; an
         image classifier takes uint8 images `(batch, height, width, channels)` and returns what a
         text classifier does; an image segmenter per-pixel `probabilities` `(batch, height,
-        width, classes)` and label masks `labels` `(batch, height, width)`.
+        width, classes)` and label masks `labels` `(batch, height, width)`. A token classifier
+        returns what `TokenClassifier.predict` does (per text a list of `{"text", "label",
+        "start", "end"}` entities), a question answerer what `QuestionAnswerer.predict` does
+        (per `(question, context)` pair `{"text", "start", "end", "score"}`).
 
         Args:
-            inputs: str or list of str (a uint8 image array for image models).
-            **options: causal LMs only: `max_length` (int), stop generating earlier than the
-                export's `max_length`.
+            inputs: str or list of str (a uint8 image array for image models, a list of
+                `(question, context)` pairs for question answerers).
+            **options: causal LMs: `max_length` (int), stop generating earlier than the
+                export's `max_length`; token classifiers: `return_probabilities` (bool), return
+                `{"entities": ..., "probabilities": per-piece tag probabilities}` instead.
 
         Returns:
             A dict of arrays, as above.

@@ -22,6 +22,13 @@ Endpoints:
     masked LM         {"texts": ["the cat sat on the [MASK]", ...]}  (every text has a [MASK])
                       → {"predictions": [{"masks": [[{"token": "mat", "probability": 0.4}, ...top k],
                                                      ...one list per [MASK]]}, ...]}
+    token classifier  {"texts": ["Angela Merkel spoke", ...]}
+                      → {"predictions": [{"entities": [{"text": "Angela Merkel", "label": "PER",
+                                                        "start": 0, "end": 13}, ...]}, ...]}
+    question answerer {"questions": ["who spoke?", ...], "contexts": ["Angela Merkel spoke", ...]}
+                      (or "question" and "context" for one pair)
+                      → {"predictions": [{"text": "Angela Merkel", "start": 0, "end": 13,
+                                          "score": 2.1}, ...]}  (text "" for no answer)
     causal LM         {"prompts": ["once upon", ...], "max_length": 32}  (max_length optional, at
                       most the export's) → {"predictions": [{"prompt": "once upon",
                                                              "text": "once upon a time ..."}, ...]}
@@ -127,7 +134,9 @@ class BatchingPredictor:
         start = 0
         for inputs, _, future in requests:
             end = start + len(inputs)
-            future.set_result({key: value[start:end] for key, value in outputs.items()})
+            # A dict of arrays, or one list item per input (token classifiers, question answerers).
+            future.set_result(outputs[start:end] if isinstance(outputs, list) else
+                              {key: value[start:end] for key, value in outputs.items()})
             start = end
 
 
@@ -244,7 +253,7 @@ def parse_request(body: bytes, manifest: dict, max_items: int) -> tuple:
     kind = manifest["kind"]
     runner = _runner(manifest)
     plural, singular = runner.input_fields
-    allowed = (plural, singular, *runner.option_fields)
+    allowed = (plural, singular, *runner.pair_fields, *runner.option_fields)
     try:
         request = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -262,9 +271,28 @@ def parse_request(body: bytes, manifest: dict, max_items: int) -> tuple:
         raise ValueError(f'"{plural}" must be a list ("{singular}" one item)')
     if not items or len(items) > max_items:
         raise ValueError(f'"{plural}" must hold 1 to {max_items} items, received {len(items)}')
+    if runner.pair_fields:
+        items = _paired_items(request, items, (plural, singular), runner.pair_fields)
     options = {name: request[name] for name in runner.option_fields if name in request}
     runner.check_options(options, manifest)
     return runner.parse_items(items, plural, manifest), options
+
+
+def _paired_items(request: dict, items: list, fields: tuple, pair_fields: tuple) -> list[tuple]:
+    """The inputs of a two-field request (QA's "questions" and "contexts") as pairs, or a ValueError."""
+    (plural, singular), (pair_plural, pair_singular) = fields, pair_fields
+    many = plural in request
+    expected, other = (pair_plural, pair_singular) if many else (pair_singular, pair_plural)
+    if other in request or expected not in request:
+        raise ValueError(f'"{plural}" comes with "{pair_plural}" (lists of the same length), "{singular}" with '
+                         f'"{pair_singular}"; received the fields {sorted(request)}')
+    partners = request[expected] if many else [request[expected]]
+    if not isinstance(partners, list):
+        raise ValueError(f'"{pair_plural}" must be a list ("{pair_singular}" one item)')
+    if len(partners) != len(items):
+        raise ValueError(f'"{plural}" has {len(items)} items but "{pair_plural}" has {len(partners)}; give one '
+                         f'{pair_singular} per {singular}')
+    return list(zip(items, partners))
 
 
 def format_predictions(predictor, inputs, outputs: dict, options: dict) -> list[dict]:

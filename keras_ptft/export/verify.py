@@ -25,7 +25,11 @@ def verify(path: str | os.PathLike, model, data=None, formats: Sequence[str] | N
     Classifiers report `max_abs_diff` (largest |Δ| of the probabilities) and `label_agreement`
     (fraction of equal argmax labels; per pixel for segmenters); causal LMs `token_agreement`
     (generated tokens equal to `CausalLM.generate`'s greedy ones) and `sequence_agreement`;
-    masked LMs the max |Δ| of the top-k probabilities and the top-1 agreement at [MASK] positions.
+    masked LMs the max |Δ| of the top-k probabilities and the top-1 agreement at [MASK] positions;
+    token classifiers the max |Δ| of the per-piece tag probabilities, their `label_agreement` and
+    `entity_f1` (the artifact's entities against the Keras model's, exact span and label);
+    question answerers `span_agreement` (same answer text and character span) and the max |Δ| of
+    the scores.
 
     Returns:
         `{format: {figure: float, ..., "examples": int}}`.

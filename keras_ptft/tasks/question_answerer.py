@@ -16,7 +16,7 @@ from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
 
 # The logit of padding positions (see `PaddingLogitMask`).
-_PADDING_LOGIT = -1e9
+PADDING_LOGIT = -1e9
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -54,7 +54,7 @@ def best_spans(logits, context_mask, max_answer_length: int):
     allowed = ops.logical_and(offset >= 0, offset < max_answer_length)
     context = ops.cast(context_mask, "bool")
     allowed = ops.logical_and(allowed[None], ops.logical_and(context[:, :, None], context[:, None, :]))
-    scores = ops.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], 2 * _PADDING_LOGIT)
+    scores = ops.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], 2 * PADDING_LOGIT)
     flat = ops.reshape(scores, (ops.shape(scores)[0], -1))
     best = ops.cast(ops.argmax(flat, axis=-1), "int32")
     span_score = ops.max(flat, axis=-1)
@@ -71,7 +71,7 @@ def pick_answers(contexts, encoded: dict, start, end, span_score, null_score) ->
     for row, index in enumerate(encoded["example"]):
         null[index] = min(null[index], float(null_score[row]))
         offsets = encoded["offsets"][row]
-        if offsets[start[row], 0] < 0 or float(span_score[row]) <= _PADDING_LOGIT:
+        if offsets[start[row], 0] < 0 or float(span_score[row]) <= PADDING_LOGIT:
             continue  # a window without context
         if answers[index] is None or float(span_score[row]) > answers[index]["score"]:
             char_start, char_end = int(offsets[start[row], 0]), int(offsets[end[row], 1])
@@ -84,13 +84,33 @@ def pick_answers(contexts, encoded: dict, start, end, span_score, null_score) ->
     return results
 
 
+def answers_from_logits(contexts: Sequence[str], encoded: dict, logits, max_answer_length: int) -> list[dict]:
+    """`pick_answers` of the windows of `encode_qa`'s `encoded`, from their start/end `logits`."""
+    spans = best_spans(logits, encoded["offsets"][:, :, 0] >= 0, max_answer_length)
+    return pick_answers(contexts, encoded, *(keras.ops.convert_to_numpy(part) for part in spans))
+
+
+def final_answers(answers: Sequence[dict], null_threshold: float | None) -> list[dict]:
+    """`pick_answers`' answers as `predict` returns them: `{"text", "start", "end", "score"}` with
+    the margin as score, and `text == ""`, `start == end == 0` when there is no span or the
+    margin is not above `null_threshold` (None: always answer)."""
+    results = []
+    for answer in answers:
+        if null_threshold is not None and not answer["margin"] > null_threshold or not answer["text"]:
+            results.append({"text": "", "start": 0, "end": 0, "score": answer["margin"]})
+        else:
+            results.append({"text": answer["text"], "start": answer["start"], "end": answer["end"],
+                            "score": answer["margin"]})
+    return results
+
+
 @keras.saving.register_keras_serializable(package="keras_ptft")
 class PaddingLogitMask(keras.layers.Layer):
     """Pushes the logits of padding positions to -1e9, so no span and no loss lands on padding."""
 
     def call(self, logits, padding_mask):
         padding = 1.0 - keras.ops.cast(padding_mask, "float32")
-        return logits + keras.ops.expand_dims(padding, -1) * _PADDING_LOGIT
+        return logits + keras.ops.expand_dims(padding, -1) * PADDING_LOGIT
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -204,15 +224,7 @@ class QuestionAnswerer(Task):
         character span in the context (`text == ""`, `start == end == 0` for no answer), and the
         best span's score minus the no-answer score (the margin `null_threshold` is compared with).
         """
-        answers = self._best_answers(x, batch_size)
-        results = []
-        for answer in answers:
-            if self.null_threshold is not None and not answer["margin"] > self.null_threshold or not answer["text"]:
-                results.append({"text": "", "start": 0, "end": 0, "score": answer["margin"]})
-            else:
-                results.append({"text": answer["text"], "start": answer["start"], "end": answer["end"],
-                                "score": answer["margin"]})
-        return results
+        return final_answers(self._best_answers(x, batch_size), self.null_threshold)
 
     def fit_null_threshold(self, x, y=None, metric: str = "f1", batch_size: int | None = None) -> dict:
         """Learns `null_threshold` on labelled pairs (e.g. a dev set): the cut on the margin that
@@ -244,8 +256,7 @@ class QuestionAnswerer(Task):
         encoded = self.encode(x)
         logits = keras.Model.predict(self, {name: encoded[name] for name in MODEL_INPUTS}, batch_size=batch_size,
                                      verbose=0)
-        spans = best_spans(logits, encoded["offsets"][:, :, 0] >= 0, self.max_answer_length)
-        return pick_answers(contexts, encoded, *(keras.ops.convert_to_numpy(part) for part in spans))
+        return answers_from_logits(contexts, encoded, logits, self.max_answer_length)
 
     def get_config(self) -> dict:
         config = super().get_config()

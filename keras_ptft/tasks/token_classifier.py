@@ -112,6 +112,26 @@ def bounds_to_entities(text: str, words: Sequence[tuple], labels: Sequence[str],
     return entities
 
 
+def encode_texts(tokenizer: WordPieceOffsets, texts: Sequence[str], sequence_length: int) -> tuple[list, dict]:
+    """Raw texts as model rows: `(tokenized, encoded)`, `tokenizer.encode`'s words and pieces with
+    their offsets, and `encode_tagged_words`' arrays (with each word's `first_piece`)."""
+    tokenized = tokenizer.encode(texts)
+    pieces = [[[piece[0] for piece in word] for word in item["pieces"]] for item in tokenized]
+    return tokenized, encode_tagged_words(pieces, None, sequence_length, tokenizer.token_to_id)
+
+
+def entities_from_logits(texts: Sequence[str], tokenized: list, first_piece, logits,
+                         label_names: Sequence[str]) -> list[list[dict]]:
+    """Per text its entities `{"text", "label", "start", "end"}` from per-piece tag scores (logits
+    or probabilities, `(batch, sequence_length, tags)`) and `encode_texts`' outputs."""
+    ids = keras.ops.convert_to_numpy(word_tag_ids(logits, first_piece))
+    starts, ends = (keras.ops.convert_to_numpy(part) for part in chunk_bounds(ids, *tag_tables(label_names)))
+    return [
+        bounds_to_entities(text, item["words"], [label_names[i] if i >= 0 else "O" for i in row], row_starts, row_ends)
+        for text, item, row, row_starts, row_ends in zip(texts, tokenized, ids, starts, ends)
+    ]
+
+
 @keras.saving.register_keras_serializable(package="keras_ptft")
 class TokenClassifier(Task):
     """A tag per word: a backbone's token vectors, dropout and a dense layer over the tags.
@@ -244,17 +264,12 @@ class TokenClassifier(Task):
             batch_size: int or None. Rows per model call.
         """
         texts = check_texts(x, "x", allow_empty=True)
-        tokenized = self.tokenizer.encode(texts)
-        pieces = [[[piece[0] for piece in word] for word in item["pieces"]] for item in tokenized]
-        encoded = encode_tagged_words(pieces, None, self.sequence_length, self.tokenizer.token_to_id)
+        tokenized, encoded = encode_texts(self.tokenizer, texts, self.sequence_length)
         warn_truncated(encoded["truncated_words"], self.sequence_length, 'tagged "O"')
-        ids = self._word_tag_ids(encoded, batch_size)
-        starts, ends = (keras.ops.convert_to_numpy(part) for part in chunk_bounds(ids, *tag_tables(self.label_names)))
-        return [
-            bounds_to_entities(text, item["words"], [self.label_names[i] if i >= 0 else "O" for i in row],
-                               row_starts, row_ends)
-            for text, item, row, row_starts, row_ends in zip(texts, tokenized, ids, starts, ends)
-        ]
+        if not texts:
+            return []
+        logits = keras.Model.predict(self, _inputs(encoded), batch_size=batch_size, verbose=0)
+        return entities_from_logits(texts, tokenized, encoded["first_piece"], logits, self.label_names)
 
     def evaluate_entities(self, words, tags, batch_size: int | None = None) -> dict:
         """Entity precision/recall/F1 (as seqeval computes them), per type, and token accuracy of

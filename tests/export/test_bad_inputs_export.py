@@ -200,8 +200,31 @@ SERVE = [
      ValueError, '{"texts": [...]}'),
 ]
 
+QA, NER = {"kind": "question_answerer"}, {"kind": "token_classifier"}
+SERVE_NER_QA = [
+    ("ner: texts numbers", lambda c: parse_request(b'{"texts": [1]}', NER, 10), ValueError, "list of strings"),
+    ("ner: a QA body", lambda c: parse_request(b'{"questions": ["a"], "contexts": ["b"]}', NER, 10), ValueError,
+     "['contexts', 'questions'] are not fields of a token_classifier request"),
+    ("qa: a NER body", lambda c: parse_request(b'{"texts": ["a"]}', QA, 10), ValueError, '{"questions": [...]}'),
+    ("qa: questions without contexts", lambda c: parse_request(b'{"questions": ["a"]}', QA, 10), ValueError,
+     '"questions" comes with "contexts"'),
+    ("qa: question with contexts", lambda c: parse_request(b'{"question": "a", "contexts": ["b"]}', QA, 10),
+     ValueError, '"question" with "context"'),
+    ("qa: lengths differ", lambda c: parse_request(b'{"questions": ["a", "b"], "contexts": ["c"]}', QA, 10),
+     ValueError, '"questions" has 2 items but "contexts" has 1'),
+    ("qa: contexts a str", lambda c: parse_request(b'{"questions": ["a"], "contexts": "c"}', QA, 10), ValueError,
+     '"contexts" must be a list'),
+    ("qa: empty context", lambda c: parse_request(b'{"question": "a", "context": " "}', QA, 10), ValueError,
+     '"contexts"[0] must be a non-empty string'),
+    ("qa: question a number", lambda c: parse_request(b'{"questions": ["a", 3], "contexts": ["b", "c"]}', QA, 10),
+     ValueError, '"questions"[1] must be a non-empty string'),
+    ("qa: too many pairs", lambda c: parse_request(b'{"questions": ["a", "b"], "contexts": ["c", "d"]}', QA, 1),
+     ValueError, "1 to 1"),
+]
+
 ROWS = [pytest.param(call, error, fragment, id=f"{layer}: {name}")
-        for layer, table in (("export", EXPORT), ("verify", VERIFY), ("Predictor", PREDICTOR), ("serve", SERVE))
+        for layer, table in (("export", EXPORT), ("verify", VERIFY), ("Predictor", PREDICTOR), ("serve", SERVE),
+                             ("serve", SERVE_NER_QA))
         for name, call, error, fragment in table]
 
 

@@ -26,9 +26,14 @@ def vit(channels=3):
                          intermediate_dim=16, pooling="mean")
 
 
+NER_LABELS = ["O", "B-PER", "I-PER"]
+
+
 @pytest.fixture(scope="module")
-def env():
+def env(tmp_path_factory):
     """Tiny models shared by the rows (each row fails before anything is trained)."""
+    conll = tmp_path_factory.mktemp("conll") / "bad.txt"
+    conll.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-PER\nrejects VBZ O\n", encoding="utf-8")
     vocab, merges = kp.data.train_bpe(BPE_TEXTS, vocabulary_size=270, verbose=False)
     gpt = kp.models.GPT(vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
                         max_sequence_length=24)
@@ -43,6 +48,11 @@ def env():
         "image_classifier": kp.recipes.image_classifier(vit(), 2),
         "segmenter": kp.recipes.image_segmenter(vit(), 3),
         "embedder": kp.recipes.sentence_embedder(bert(), preprocessor=kp.data.BertPreprocessor(VOCAB, sequence_length=8)),
+        "tagger": kp.recipes.token_classifier(bert(), NER_LABELS, vocabulary=VOCAB, sequence_length=16),
+        "strict_tagger": kp.recipes.token_classifier(bert(), NER_LABELS, vocabulary=VOCAB, sequence_length=16,
+                                                     strict_scheme=True),
+        "qa": kp.recipes.question_answerer(bert(), vocabulary=VOCAB, sequence_length=16, doc_stride=4),
+        "conll": conll,
         "images": rng.integers(0, 256, (8, 8, 8, 3)).astype("uint8"),
         "labels": np.array([0, 1] * 4),
     }
@@ -156,6 +166,32 @@ ROWS = [
      ValueError, "`learning_rate`"),
     ("vocabulary / backbone mismatch", lambda e: kp.tasks.MaskedLM(bert(), vocabulary=VOCAB[:-1]), ValueError,
      "vocabulary_size"),
+    # --- NER and QA (issue 15's bad-input list) ---
+    ("conll line with a missing column", lambda e: kp.data.read_conll(e["conll"]), ValueError,
+     "line 4: expected 4 columns"),
+    ("ner tag not in label_names", lambda e: e["tagger"].fit([["a", "film"], ["the", "cat"]],
+                                                             [["O", "O"], ["B-ORG", "O"]], verbose=0),
+     ValueError, "`tags[1][0]`='B-ORG' is not in `label_names`"),
+    ("ner label_names not a tag set", lambda e: kp.recipes.token_classifier(bert(), ["O", "PER"], vocabulary=VOCAB),
+     ValueError, "`label_names` must hold IOB2 tags"),
+    ("ner I- after O, strict scheme", lambda e: e["strict_tagger"].fit([["a", "film"]], [["O", "I-PER"]], verbose=0),
+     ValueError, "`tags[0][1]`='I-PER' after 'O' breaks the IOB2 scheme"),
+    ("ner a sentence string as words", lambda e: e["tagger"].fit(["a film"], [["O", "O"]], verbose=0), ValueError,
+     "`words[0]` must be a list of words"),
+    ("qa empty context", lambda e: e["qa"].fit([("a film?", "the cat"), ("a film?", " ")], [None, None], verbose=0),
+     ValueError, "The context of example 1 must be a non-empty str"),
+    ("qa question longer than the window",
+     lambda e: e["qa"].predict([("a film", "the cat"), (" ".join(["film"] * 14), "the cat")]), ValueError,
+     "The question of example 1 has 14 pieces, too many for sequence_length=16"),
+    ("qa doc_stride >= the window", lambda e: kp.recipes.question_answerer(bert(), vocabulary=VOCAB,
+                                                                          sequence_length=16, doc_stride=12),
+     ValueError, "`doc_stride`=12 must be smaller"),
+    ("qa doc_stride >= one example's window",
+     lambda e: e["qa"].predict([("a film", "the cat"), (" ".join(["film"] * 9), "the cat")]), ValueError,
+     "`doc_stride`=4 must be smaller than the 4 context pieces a window of example 1 holds"),
+    ("qa answer not at its start", lambda e: e["qa"].fit([("a film?", "the cat")], [{"text": "cat", "start": 0}],
+                                                         verbose=0),
+     ValueError, "`y[0]`: the answer 'cat' is not at character 0 of context 0"),
 ]
 
 

@@ -28,7 +28,8 @@ from keras_ptft.export.base import kind_of
 OPSET = 17
 
 
-def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: list | None = None) -> dict:
+def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: list | None = None,
+               output_name: str = "probabilities", argmax: bool = True) -> dict:
     """Writes `model` as one `.onnx` file with named inputs and `probabilities` / `labels` outputs.
 
     Args:
@@ -39,6 +40,8 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: 
         input_specs: list of `tf.TensorSpec` or None. The graph's inputs; None asks the model's
             export kind (`kind_of(model).onnx_input_specs()`). uint8 inputs are cast to float32
             inside the graph, so apps feed raw pixels.
+        output_name: str. The name of the model's output in the file.
+        argmax: bool. Add a `labels` output, the argmax of the output's last axis (classifiers).
 
     Returns:
         The manifest entry: inputs, outputs, opset and runtime.
@@ -88,13 +91,14 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: 
     # so the file has the same named outputs as the SavedModel and TFLite artifacts.
     old = graph.output[0].name
     for node in graph.node:
-        node.output[:] = ["probabilities" if name == old else name for name in node.output]
-        node.input[:] = ["probabilities" if name == old else name for name in node.input]
-    graph.output[0].name = "probabilities"
-    graph.node.append(helper.make_node("ArgMax", ["probabilities"], ["labels"], axis=-1, keepdims=0, name="labels"))
+        node.output[:] = [output_name if name == old else name for name in node.output]
+        node.input[:] = [output_name if name == old else name for name in node.input]
+    graph.output[0].name = output_name
     # A segmenter's probabilities are (batch, height, width, classes): one label per pixel.
     label_dims = ["batch", *[int(d) for d in wrapper.output.shape[1:-1]]]
-    graph.output.append(helper.make_tensor_value_info("labels", onnx.TensorProto.INT64, label_dims))
+    if argmax:
+        graph.node.append(helper.make_node("ArgMax", [output_name], ["labels"], axis=-1, keepdims=0, name="labels"))
+        graph.output.append(helper.make_tensor_value_info("labels", onnx.TensorProto.INT64, label_dims))
     for value in graph.input:  # tf2onnx names inputs "token_ids:0"; the TensorSpec names are cleaner.
         clean = value.name.split(":")[0]
         for node in graph.node:
@@ -105,8 +109,8 @@ def write_onnx(model, file: str | os.PathLike, opset: int = OPSET, input_specs: 
     return {
         "inputs": {spec.name: f"{spec.dtype.name}[batch, {', '.join(str(d) for d in spec.shape[1:])}]"
                    for spec in specs},
-        "outputs": {"probabilities": f"float32[{', '.join(map(str, label_dims))}, classes]",
-                    "labels": f"int64[{', '.join(map(str, label_dims))}]"},
+        "outputs": {output_name: f"float32[{', '.join(map(str, label_dims))}, {'classes' if argmax else 'last'}]",
+                    **({"labels": f"int64[{', '.join(map(str, label_dims))}]"} if argmax else {})},
         "opset": opset,
         "runtime": "onnxruntime (CPUExecutionProvider)",
     }

@@ -1,6 +1,6 @@
 """One module per kind of exported model; importing this package registers each kind.
 
-A new kind (token classifier, question answering ...) is a module here with an `ExportKind`
+A new kind is a module here with an `ExportKind`
 and a `KindRunner` subclass and one `register_kind` call, plus one import line below.
 """
 
@@ -9,5 +9,8 @@ from keras_ptft.export.kinds.masked_lm import MaskedLMKind
 from keras_ptft.export.kinds.causal_lm import CausalLMKind
 from keras_ptft.export.kinds.image_classifier import ImageClassifierKind
 from keras_ptft.export.kinds.image_segmenter import ImageSegmenterKind
+from keras_ptft.export.kinds.token_classifier import TokenClassifierKind
+from keras_ptft.export.kinds.question_answerer import QuestionAnswererKind
 
-__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind"]
+__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind", "TokenClassifierKind",
+           "QuestionAnswererKind"]

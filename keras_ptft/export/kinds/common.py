@@ -28,3 +28,14 @@ def class_predictions(outputs: dict) -> list[dict]:
     """A classifier's `predict` outputs as one JSON-ready dict per input (serve, the CLI)."""
     return [{"label": int(label), "label_name": name, "probabilities": [float(p) for p in probabilities]}
             for label, name, probabilities in zip(outputs["labels"], outputs["label_names"], outputs["probabilities"])]
+
+
+def token_runner(format: str, artifact: str):
+    """The runner of a token-ids-in artifact (`"onnx"` or `"tflite"`): called with int32 inputs by name."""
+    if format == "onnx":
+        from keras_ptft.export.formats.onnx import OnnxRunner
+
+        return OnnxRunner(artifact)
+    from keras_ptft.export.formats.tflite import TFLiteRunner
+
+    return TFLiteRunner(artifact)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras_ptft.export.base import ExportKind, KindRunner, probability_parity, register_kind
 from keras_ptft.export.formats import tflite
 from keras_ptft.export.formats.saved_model import load_signature, write_saved_model
-from keras_ptft.export.kinds.common import class_outputs, class_predictions
+from keras_ptft.export.kinds.common import class_outputs, class_predictions, token_runner
 from keras_ptft.validation import check_texts
 from keras_ptft.export.kinds.text_ops import FastBertPacker, check_fast_tokenizer_compatible
 
@@ -101,12 +101,7 @@ class TextClassifierRunner(KindRunner):
             preprocessor = BertPreprocessor(os.path.join(path, manifest["vocabulary_file"]),
                                             sequence_length=settings["sequence_length"],
                                             lowercase=settings["lowercase"], strip_accents=settings["strip_accents"])
-            if format == "onnx":
-                from keras_ptft.export.formats.onnx import OnnxRunner
-
-                runner = OnnxRunner(artifact)
-            else:
-                runner = tflite.TFLiteRunner(artifact)
+            runner = token_runner(format, artifact)
             self._run = lambda texts: runner(**{name: np.asarray(value, np.int32)
                                                 for name, value in preprocessor(texts).items()})
 

@@ -57,22 +57,60 @@ class FastBertPacker(tf.Module):
         )
 
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
-        length = self.sequence_length
         ids = self.tokenizer.tokenize(texts)
-        lengths = tf.cast(tf.minimum(ids.row_lengths(), length - 2), tf.int32)
-        body = ids.to_tensor(default_value=self.pad_id, shape=[None, length - 2])
-        rows = tf.shape(body)[0]
-        token_ids = tf.concat(
-            [tf.fill([rows, 1], self.cls_id), body, tf.fill([rows, 1], self.pad_id)], axis=1
-        )
-        positions = tf.range(length, dtype=tf.int32)[None, :]
-        token_ids = tf.where(positions == lengths[:, None] + 1, self.sep_id, token_ids)
-        padding_mask = tf.cast(positions <= lengths[:, None] + 1, tf.int32)
-        return {
-            "token_ids": token_ids,
-            "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": padding_mask,
-        }
+        lengths = tf.cast(tf.minimum(ids.row_lengths(), self.sequence_length - 2), tf.int32)
+        return pack_single_segment(ids, lengths, self.sequence_length, self.cls_id, self.sep_id, self.pad_id)
+
+
+def pack_single_segment(ids, lengths, sequence_length: int, cls_id: int, sep_id: int, pad_id: int) -> dict:
+    """`[CLS] ids[:length] [SEP] [PAD]...` rows of `sequence_length` (dense ops only, TFLite-safe).
+
+    Args:
+        ids: int ragged tensor `(batch, pieces)`.
+        lengths: int32 tensor `(batch,)`: the pieces kept per row, at most `sequence_length - 2`.
+    """
+    body = ids.to_tensor(default_value=pad_id, shape=[None, sequence_length - 2])
+    rows = tf.shape(body)[0]
+    token_ids = tf.concat([tf.fill([rows, 1], cls_id), tf.cast(body, tf.int32), tf.fill([rows, 1], pad_id)], axis=1)
+    positions = tf.range(sequence_length, dtype=tf.int32)[None, :]
+    inside = positions <= lengths[:, None] + 1
+    token_ids = tf.where(inside, token_ids, pad_id)
+    token_ids = tf.where(positions == lengths[:, None] + 1, sep_id, token_ids)
+    return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": tf.cast(inside, tf.int32)}
+
+
+def word_pieces(tokenizer, texts: tf.Tensor):
+    """`WordPieceOffsets.tokenize(texts)` with a word WordPiece leaves empty given one `[UNK]`
+    spanning the word, as `WordPieceOffsets.encode` does (graph-friendly).
+
+    Returns:
+        `(word_starts, word_ends, piece_ids, piece_starts, piece_ends)`: ragged `[batch, words]`
+        byte offsets and ragged `[batch, words, pieces]` pieces.
+    """
+    _, word_starts, word_ends, ids, starts, ends = tokenizer.tokenize(texts)
+    unk = tokenizer.token_to_id["[UNK]"]
+    lengths = ids.values.row_lengths()
+    # Append one [UNK] to every word and keep it only where the word had no piece.
+    keep = tf.ragged.range(lengths + 1) < tf.maximum(lengths, 1)[:, None]
+
+    def filled(inner, value):
+        extra = tf.RaggedTensor.from_row_lengths(tf.cast(value, inner.dtype), tf.ones_like(lengths))
+        return ids.with_values(tf.ragged.boolean_mask(tf.concat([inner, extra], axis=1), keep))
+
+    flat_starts, flat_ends = word_starts.flat_values, word_ends.flat_values
+    return (word_starts, word_ends, filled(ids.values, tf.fill(tf.shape(lengths), unk)),
+            filled(starts.values, flat_starts), filled(ends.values, flat_ends))
+
+
+def char_offsets(texts: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
+    """UTF-8 byte offsets `(batch, k)` into `texts` as character offsets (int32); negative
+    offsets (padding) stay as they are. A byte inside a character maps to the next character,
+    as `keras_ptft.data.token_alignment.byte_to_char_offsets` does."""
+    _, char_starts = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
+    sorted_starts = char_starts.to_tensor(default_value=tf.int64.max)
+    offsets = tf.cast(byte_offsets, tf.int64)
+    counts = tf.searchsorted(sorted_starts, offsets, side="left", out_type=tf.int32)
+    return tf.where(offsets < 0, tf.cast(byte_offsets, tf.int32), counts)
 
 
 def check_fast_tokenizer_compatible(preprocessor) -> None:
