@@ -121,6 +121,8 @@ class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
                         sampler=make_sampler(sampler) if isinstance(sampler, str) else sampler,
                         **{**default_compile_kwargs(), **kwargs})
+        # What `translate(sampler=None)` uses: `self.sampler` is whichever the last call chose.
+        self.default_sampler = self.sampler
 
     # === The backbone, step by step (keras-hub's BART generate loop calls these) ===
 
@@ -281,7 +283,7 @@ class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
         if sampler is None:
             if not self.compiled:
                 self.compile()
-            return
+            sampler = getattr(self, "default_sampler", None) or self.sampler
         key = (type(sampler).__name__, getattr(sampler, "num_beams", None))
         current = getattr(self, "sampler", None)
         if current is None or key != (type(current).__name__, getattr(current, "num_beams", None)):

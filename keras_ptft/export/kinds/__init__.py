@@ -9,5 +9,6 @@ from keras_ptft.export.kinds.masked_lm import MaskedLMKind
 from keras_ptft.export.kinds.causal_lm import CausalLMKind
 from keras_ptft.export.kinds.image_classifier import ImageClassifierKind
 from keras_ptft.export.kinds.image_segmenter import ImageSegmenterKind
+from keras_ptft.export.kinds.translator import TranslatorKind
 
-__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind"]
+__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind", "TranslatorKind"]
