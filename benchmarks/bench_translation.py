@@ -32,14 +32,7 @@ def quality(args) -> None:
 
     import keras_ptft as kp
 
-    class TimeBudget(keras.callbacks.Callback):
-        def __init__(self, seconds):
-            super().__init__()
-            self.seconds, self.start = seconds, time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.perf_counter() - self.start > self.seconds:
-                self.model.stop_training = True
+    from keras_ptft.training.callbacks import TimeBudget
 
     folder = os.path.join(kp.data.shared_data_dir(), "tatoeba_cmn_eng")
     sources, targets = kp.data.read_text_pairs(os.path.join(folder, "train.tsv.gz"), max_rows=args.max_train_rows)
@@ -59,12 +52,12 @@ def quality(args) -> None:
             denoiser = kp.tasks.DenoisingLM(model, tokenizer, sequence_length=args.sequence_length)
             denoiser.compile(optimizer=kp.training.optimization.make_adamw(args.learning_rate, clipnorm=1.0))
             denoiser.fit(sources + targets, epochs=1000, batch_size=args.batch_size, verbose=2,
-                         callbacks=[TimeBudget(budget * args.pretrain_fraction)])
+                         callbacks=[TimeBudget(budget * args.pretrain_fraction / 60)])
         translator = kp.recipes.translator(model, tokenizer, sequence_length=args.sequence_length,
                                            learning_rate=args.learning_rate)
         spent = time.perf_counter() - start
         history = translator.fit((sources, targets), epochs=1000, batch_size=args.batch_size, verbose=2,
-                                 callbacks=[TimeBudget(budget - spent)])
+                                 callbacks=[TimeBudget(max(budget - spent, 1.0) / 60)])
         trained_s = time.perf_counter() - start
         record = {"measure": "quality", "arm": arm, "size": args.size, "budget_minutes": args.budget_minutes,
                   "train_seconds": round(trained_s), "epochs": len(history.history["loss"]),

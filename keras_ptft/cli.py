@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_export(commands)
     _add_predict(commands)
     _add_serve(commands)
+    _add_finetune_translator(commands)
+    _add_translate(commands)
     for command in commands.choices.values():
         command.add_argument("--verbose", "--debug", action="store_true", dest="verbose",
                              help="print TensorFlow's start-up log and the full traceback of an error")
@@ -138,12 +140,14 @@ def _run_quickstart(args) -> int:
 
 def _add_pretrain_gpt(commands) -> None:
     parser = commands.add_parser("pretrain", help="pretrain a model from scratch on your own text")
-    parser.add_argument("model", choices=["bert", "gpt"], help="model family")
+    parser.add_argument("model", choices=["bert", "gpt", "seq2seq"],
+                        help="model family (seq2seq: an encoder-decoder pretrained by denoising)")
     parser.add_argument("--corpus", nargs="+", required=True, type=_existing_file,
                         help="UTF-8 text files (.txt or .txt.gz)")
     parser.add_argument("--output-dir", default=None, help="where the model goes (default: saved_models/MODEL)")
     parser.add_argument("--size", default="tiny",
-                        help="tiny, mini, small, medium or base: the same sizes for BERT and GPT (README, Named sizes)")
+                        help="tiny, mini, small, medium or base: the same sizes for BERT and GPT (README, Named "
+                        "sizes); seq2seq: tiny, mini, small, base")
     parser.add_argument("--vocabulary-size", type=_positive_int, default=2000)
     parser.add_argument("--sequence-length", type=_positive_int, default=64)
     parser.add_argument("--epochs", type=_positive_int, default=3)
@@ -158,7 +162,7 @@ def _add_pretrain_gpt(commands) -> None:
 
 def _run_pretrain_gpt(args) -> int:
     from keras_ptft.data.io import read_lines
-    from keras_ptft.pipelines import check_pretrain_arguments, pretrain_bert, pretrain_gpt
+    from keras_ptft.pipelines import check_pretrain_arguments, pretrain_bert, pretrain_gpt, pretrain_seq2seq
     from keras_ptft.pipelines.pretrain import MIN_TEXTS
 
     budget = dict(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -170,9 +174,9 @@ def _run_pretrain_gpt(args) -> int:
     if len(texts) < MIN_TEXTS:
         raise ValueError(f"--corpus holds {len(texts)} non-empty lines; at least {MIN_TEXTS} are needed.")
     output_dir = args.output_dir if args.output_dir is not None else f"saved_models/{args.model}"
-    pretrain = pretrain_bert if args.model == "bert" else pretrain_gpt
-    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
-             distribution=distribution)
+    pretrain = {"bert": pretrain_bert, "gpt": pretrain_gpt, "seq2seq": pretrain_seq2seq}[args.model]
+    options = {"distribution": distribution} if distribution is not None else {}
+    pretrain(texts, output_dir, **budget, seed=args.seed, checkpoint_dir=args.checkpoint_dir, **options)
     return 0
 
 
@@ -193,6 +197,9 @@ def _distribution(args, family: str):
         if args.devices is not None:
             raise ValueError("--devices needs --distribution data or --distribution model.")
         return None
+    if family == "seq2seq":
+        raise ValueError("--distribution is not available for seq2seq pretraining yet: DenoisingLM has not been "
+                         "checked under a distribution. Pretrain bert or gpt, or drop --distribution.")
     from keras_ptft.models import GPT, Bert
     from keras_ptft.training.distribution import describe, resolve_distribution
 
@@ -217,9 +224,10 @@ def _add_finetune(commands) -> None:
         "is a name or --labels names is given, class names, numbered in sorted order; the mapping is printed "
         "and saved to OUTPUT_DIR/label_names.json. Saves OUTPUT_DIR/model.keras, ready for `keras-ptft export`.",
     )
-    parser.add_argument("--backbone", required=True, type=_existing_folder, help="the pretrained backbone folder")
-    parser.add_argument("--train", required=True, type=_existing_file,
-                        help="training table (.tsv, .csv, optionally .gz)")
+    # Required, but checked in `_run_finetune`: argparse would also demand them of `finetune translator`.
+    parser.add_argument("--backbone", type=_existing_folder, help="the pretrained backbone folder (required)")
+    parser.add_argument("--train", type=_existing_file,
+                        help="training table (.tsv, .csv, optionally .gz; required)")
     parser.add_argument("--validation", default=None, type=_existing_file, help="validation table, same format")
     parser.add_argument("--text-column", default=None, help="default: sentence, text, review or content")
     parser.add_argument("--label-column", default=None, help="default: label, labels, class or target")
@@ -248,6 +256,10 @@ def _run_finetune(args) -> int:
 
     import keras_ptft as kp
 
+    missing = [flag for flag, value in (("--backbone", args.backbone), ("--train", args.train)) if value is None]
+    if missing:
+        print(f"keras-ptft finetune: the following arguments are required: {', '.join(missing)}", file=sys.stderr)
+        return 2
     keras.utils.set_random_seed(args.seed)
     texts, labels, names = kp.data.read_labeled_texts(args.train, args.text_column, args.label_column,
                                                       labels=args.labels)
@@ -520,6 +532,148 @@ def _run_serve(args) -> int:
     finally:
         server.close()
     return 0
+
+
+def _add_finetune_translator(commands) -> None:
+    # `finetune translator ...` is a sub-command of `finetune`; `finetune --backbone ...` without
+    # it still fine-tunes a classifier.
+    tasks = commands.choices["finetune"].add_subparsers(dest="task", parser_class=_Parser, metavar="{translator}")
+    parser = tasks.add_parser(
+        "translator",
+        help="train a translator on sentence pairs",
+        description="Train a translator on a TSV/CSV of sentence pairs (a header row; .gz allowed; the source "
+        "and target columns by name, default the first two columns). From scratch (a SentencePiece vocabulary "
+        "for both sides and a fresh encoder-decoder) or from a --backbone folder (`keras-ptft pretrain seq2seq`). "
+        "Saves OUTPUT_DIR/model.keras, ready for `keras-ptft translate OUTPUT_DIR` and `keras-ptft export`.",
+    )
+    parser.add_argument("--train", required=True, type=_existing_file, help="pairs table (.tsv, .csv, optionally .gz)")
+    parser.add_argument("--validation", default=None, type=_existing_file,
+                        help="pairs scored (BLEU, chrF) after training, same format")
+    parser.add_argument("--source-column", default=None, help="default: the first column")
+    parser.add_argument("--target-column", default=None, help="default: the second column")
+    parser.add_argument("--output-dir", required=True, help="where model.keras goes")
+    parser.add_argument("--backbone", default=None, type=_existing_folder,
+                        help="a pretrained Seq2Seq folder (default: train from scratch)")
+    parser.add_argument("--size", default="mini", help="from scratch: tiny, mini, small, base (default: mini)")
+    parser.add_argument("--vocabulary-size", type=_positive_int, default=8000)
+    parser.add_argument("--sequence-length", type=_bounded(int, "an integer >= 3", 3), default=48)
+    parser.add_argument("--epochs", type=_positive_int, default=20)
+    parser.add_argument("--max-minutes", type=_positive_float, default=30.0,
+                        help="stop training after this many minutes (default: 30)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64)
+    parser.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="resumable run: run the same command again after a crash to continue")
+    parser.add_argument("--verbose", "--debug", action="store_true", dest="verbose",
+                        help="print TensorFlow's start-up log and the full traceback of an error")
+    parser.set_defaults(run=_run_finetune_translator)
+
+
+def _run_finetune_translator(args) -> int:
+    from keras_ptft.data.seq2seq_preprocessing import read_text_pairs
+    from keras_ptft.models.seq2seq import SEQ2SEQ_SIZES
+    from keras_ptft.pipelines import finetune_translator
+
+    if args.backbone is None and args.size not in SEQ2SEQ_SIZES:
+        raise ValueError(f"--size must be one of {list(SEQ2SEQ_SIZES)}, received {args.size!r}.")
+    columns = dict(source_column=args.source_column, target_column=args.target_column)
+    try:
+        sources, targets = read_text_pairs(args.train, **columns)
+        validation = read_text_pairs(args.validation, **columns) if args.validation else None
+    except ValueError as error:  # name the flags the user typed, not the function's arguments
+        raise ValueError(str(error).replace("`source_column`", "--source-column")
+                         .replace("`target_column`", "--target-column")) from None
+    print(f"{len(sources)} training pairs" + (f", {len(validation[0])} validation pairs" if validation else ""),
+          flush=True)
+    finetune_translator(sources, targets, args.output_dir, backbone=args.backbone, size=args.size,
+                        vocabulary_size=args.vocabulary_size, sequence_length=args.sequence_length,
+                        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        max_minutes=args.max_minutes, validation=validation, seed=args.seed,
+                        checkpoint_dir=args.checkpoint_dir)
+    return 0
+
+
+def _add_translate(commands) -> None:
+    parser = commands.add_parser(
+        "translate", help="translate text with a trained translator",
+        description="Translate with a folder from `keras-ptft finetune translator` (model.keras), a .keras file, "
+        "or an export folder. Prints exactly one translation per source on stdout (line breaks inside a "
+        "translation become spaces; an empty input line gives an empty line); progress goes to stderr.")
+    parser.add_argument("path", help="the translator folder, .keras file or export folder")
+    parser.add_argument("--text", action="append", default=None, help="a source text (repeatable)")
+    parser.add_argument("--input", default=None, type=_existing_file, help="a UTF-8 file, one source per line")
+    parser.add_argument("--sampler", choices=["greedy", "beam"], default="greedy")
+    parser.add_argument("--num-beams", type=_positive_int, default=None,
+                        help="beam width (implies --sampler beam; default 4; an export's is fixed)")
+    parser.add_argument("--max-length", type=_bounded(int, "an integer >= 2", 2), default=None,
+                        help="decoder tokens, the start token included (default: the model's training length)")
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--format", default=None, help="export folders: saved_model or tflite")
+    parser.set_defaults(run=_run_translate)
+
+
+def _run_translate(args) -> int:
+    if bool(args.text) == bool(args.input):
+        print("keras-ptft translate: give --text (repeatable) or --input FILE, not both or neither", file=sys.stderr)
+        return 2
+    if args.input:
+        try:
+            with open(args.input, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"--input {args.input!r} is not UTF-8 text ({error}).") from None
+    else:
+        lines = list(args.text)
+    sampler = "beam" if args.num_beams is not None else args.sampler
+    translate = _translate_function(args, sampler)
+    sources = [(index, line.strip()) for index, line in enumerate(lines) if line.strip()]
+    if len(sources) < len(lines):
+        print(f"{len(lines) - len(sources)} empty line(s) give empty translations", file=sys.stderr, flush=True)
+    translations = [""] * len(lines)
+    for start in range(0, len(sources), args.batch_size):
+        batch = sources[start : start + args.batch_size]
+        for (index, _), translation in zip(batch, translate([text for _, text in batch])):
+            translations[index] = " ".join(translation.splitlines())
+        print(f"translated {min(start + args.batch_size, len(sources))}/{len(sources)}", file=sys.stderr, flush=True)
+    for translation in translations:
+        print(translation)
+    return 0
+
+
+def _translate_function(args, sampler: str):
+    """`texts → translations` for a translator folder, .keras file or export folder."""
+    import os
+
+    if os.path.isfile(os.path.join(args.path, "manifest.json")):
+        from keras_ptft.export import Predictor
+
+        predictor = Predictor(args.path, format=args.format)
+        if predictor.manifest["kind"] != "translator":
+            raise ValueError(f"{args.path!r} is a {predictor.manifest['kind']!r} export, not a translator.")
+        exported = predictor.manifest["generation"]
+        if args.max_length is not None and args.max_length != exported["max_length"]:
+            raise ValueError(f"--max-length is fixed at export for {args.path!r} ({exported['max_length']}); "
+                             f"received {args.max_length}.")
+        if args.num_beams is not None and args.num_beams != exported["num_beams"]:
+            raise ValueError(f"--num-beams is fixed at export for {args.path!r} ({exported['num_beams']}); "
+                             f"received {args.num_beams}.")
+        return lambda texts: predictor.predict(texts, sampler=sampler)["translations"]
+    if args.format is not None:
+        raise ValueError("--format applies to export folders only.")
+    path = os.path.join(args.path, "model.keras") if os.path.isdir(args.path) else args.path
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{args.path!r} holds no model.keras (from `keras-ptft finetune translator`) "
+                                "and is not an export folder.")
+    import keras
+
+    import keras_ptft as kp
+
+    model = keras.saving.load_model(path)
+    if not isinstance(model, kp.tasks.Translator):
+        raise ValueError(f"{path!r} holds a {type(model).__name__}, not a translator.")
+    options = {"num_beams": args.num_beams or 4} if sampler == "beam" else {"sampler": "greedy"}
+    return lambda texts: model.translate(texts, max_length=args.max_length, batch_size=args.batch_size, **options)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def files(tmp_path_factory):
     write("header_only.tsv", "sentence\tlabel\n")
     write("empty.tsv", "")
     write("names.tsv", "sentence\tlabel\na\tpos\nb\tneg\n")
+    write("empty_side.tsv", "source\ttarget\nred\t红\nblue\t \n")
     write("table.txt", "text\tlabel\nx\t1\n")
     good_gz = gzip.compress(("sentence\tlabel\n" + "a fine film\t1\n" * 3000).encode())
     write("cut.tsv.gz", data=good_gz[: len(good_gz) // 2])
@@ -226,6 +227,32 @@ CLI_ROWS = [
      2, "--lora-rank"),
     ("finetune-not-a-backbone", ["finetune", "--backbone", "{folder}", "--train", "{names_tsv}",
                                  "--output-dir", "{root}/out2"], 1, "{folder}"),
+    # pretrain seq2seq, finetune translator, translate (issue 18)
+    ("pretrain-seq2seq-vocabulary-size", ["pretrain", "seq2seq", "--corpus", "{corpus_txt}", "--vocabulary-size",
+                                          "200"], 1, "--vocabulary-size"),
+    ("pretrain-seq2seq-size", ["pretrain", "seq2seq", "--corpus", "{corpus_txt}", "--size", "124M"], 1, "--size"),
+    ("finetune-no-backbone", ["finetune", "--train", "{names_tsv}"], 2, "--backbone"),
+    ("finetune-translator-no-train", ["finetune", "translator", "--output-dir", "{root}/t"], 2, "--train"),
+    ("finetune-translator-missing-train", ["finetune", "translator", "--train", "{root}/none.tsv", "--output-dir",
+                                           "{root}/t"], 2, "--train"),
+    ("finetune-translator-empty-side", ["finetune", "translator", "--train", "{empty_side_tsv}", "--output-dir",
+                                        "{root}/t"], 1, "line 3: the 'target' cell is empty"),
+    ("finetune-translator-ragged-row", ["finetune", "translator", "--train", "{ragged_tsv}", "--output-dir",
+                                        "{root}/t"], 1, "line 2 has 3 cells but the header has 2"),
+    ("finetune-translator-column", ["finetune", "translator", "--train", "{empty_side_tsv}", "--source-column",
+                                    "english", "--output-dir", "{root}/t"], 1, "--source-column='english'"),
+    ("finetune-translator-size", ["finetune", "translator", "--train", "{names_tsv}", "--size", "huge",
+                                  "--output-dir", "{root}/t"], 1, "--size"),
+    ("finetune-translator-minutes", ["finetune", "translator", "--train", "{names_tsv}", "--max-minutes", "0",
+                                     "--output-dir", "{root}/t"], 2, "--max-minutes"),
+    ("translate-no-input", ["translate", "{folder}"], 2, "--text"),
+    ("translate-both-inputs", ["translate", "{folder}", "--text", "a", "--input", "{corpus_txt}"], 2, "--input"),
+    ("translate-missing-input", ["translate", "{folder}", "--input", "{root}/none.txt"], 2, "--input"),
+    ("translate-latin1-input", ["translate", "{folder}", "--input", "{latin1_txt}"], 1, "not UTF-8"),
+    ("translate-num-beams", ["translate", "{folder}", "--text", "a", "--num-beams", "0"], 2, "--num-beams"),
+    ("translate-max-length", ["translate", "{folder}", "--text", "a", "--max-length", "1"], 2, "--max-length"),
+    ("translate-sampler", ["translate", "{folder}", "--text", "a", "--sampler", "top_k"], 2, "--sampler"),
+    ("translate-not-a-translator", ["translate", "{folder}", "--text", "a"], 1, "holds no model.keras"),
     # generate — was: a 24-position GPT failed naming `sequence_length`; a BERT failed on lengths.
     ("generate-bert-folder", ["generate", "{bert}", "--prompt", "the"], 1, "not a causal LM"),
     ("generate-too-long", ["generate", "{gpt}", "--prompt", "the", "--max-length", "100"], 1, "--max-length"),

@@ -22,6 +22,7 @@ EXPECTED = [
     "03_gpt_pretrain_generate.ipynb",
     "04_vit_mae.ipynb",
     "05_export_mobile.ipynb",
+    "07_translation.ipynb",
 ]
 # Generous per cell: a loaded shared CI machine can be several times slower than a quiet one.
 CELL_TIMEOUT_SECONDS = 600

@@ -228,18 +228,20 @@ class Seq2SeqPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
 
 def read_text_pairs(
     path,
-    source_column: str = "english",
-    target_column: str = "chinese",
+    source_column: str | None = "english",
+    target_column: str | None = "chinese",
     max_rows: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """Reads `(sources, targets)` from a `.tsv`/`.csv` file (optionally `.gz`) with a header row.
 
-    Other columns (e.g. Tatoeba's attribution) are ignored; rows keep the file's order.
+    Other columns (e.g. Tatoeba's attribution) are ignored; rows keep the file's order. A row with
+    more or fewer cells than the header, or with an empty source or target, is refused with its
+    line number (the header is line 1).
 
     Args:
         path: str. The table.
-        source_column: str. Header of the source column.
-        target_column: str. Header of the target column.
+        source_column: str or None. Header of the source column; None takes the first column.
+        target_column: str or None. Header of the target column; None takes the second column.
         max_rows: int or None. Keep only the first this many rows.
 
     Example:
@@ -253,14 +255,41 @@ def read_text_pairs(
     path = str(path)
     opener = gzip.open if path.endswith(".gz") else open
     delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for column, argument in ((source_column, "source_column"), (target_column, "target_column")):
-            if column not in (reader.fieldnames or []):
-                raise ValueError(f"`{argument}`={column!r} is not a column of {path!r}; it has {reader.fieldnames}.")
-        rows = [(row[source_column].strip(), row[target_column].strip()) for row in reader]
-    rows = rows[:max_rows] if max_rows is not None else rows
-    return [r[0] for r in rows], [r[1] for r in rows]
+    sources, targets = [], []
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            header = reader.fieldnames or []
+            if len(header) < 2:
+                raise ValueError(f"{path!r} must start with a header row of at least two columns (source and "
+                                 f"target, separated by {'a tab' if delimiter == chr(9) else 'commas'}), "
+                                 f"received {header}.")
+            columns = []
+            for column, argument, default in ((source_column, "source_column", 0), (target_column, "target_column", 1)):
+                column = header[default] if column is None else column
+                if column not in header:
+                    raise ValueError(f"`{argument}`={column!r} is not a column of {path!r}; it has {header}.")
+                columns.append(column)
+            for row in reader:
+                if max_rows is not None and len(sources) >= max_rows:
+                    break
+                line = reader.line_num
+                if None in row or None in row.values():  # DictReader's marks of extra / missing cells
+                    cells = len(header) + len(row.get(None, [])) - sum(value is None for value in row.values())
+                    raise ValueError(f"{path!r} line {line} has {cells} cells but the header has {len(header)} "
+                                     f"({header}); check the separator and quoting.")
+                pair = [row[column].strip() for column in columns]
+                for text, column in zip(pair, columns):
+                    if not text:
+                        raise ValueError(f"{path!r} line {line}: the {column!r} cell is empty; every pair needs a "
+                                         "source and a target.")
+                sources.append(pair[0])
+                targets.append(pair[1])
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise ValueError(f"{path!r} cannot be read as UTF-8 text ({type(error).__name__}: {error}).") from None
+    if not sources:
+        raise ValueError(f"{path!r} holds a header but no pairs.")
+    return sources, targets
 
 
 # === Denoising corruption (NumPy, seeded) ===

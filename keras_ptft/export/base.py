@@ -184,8 +184,9 @@ class ExportKind:
         """Kind-specific manifest entries (label names, preprocessing settings ...)."""
         return {}
 
-    def files(self) -> dict[str, str]:
-        """Extra files written beside the artifacts, {file name: text}; `Predictor` checks their digests."""
+    def files(self) -> dict[str, str | bytes]:
+        """Extra files written beside the artifacts, {file name: text, or bytes for a binary file};
+        `Predictor` checks their digests."""
         return {}
 
     def write_artifact(self, name: str, target: str, quantization, representative_data) -> dict:

@@ -59,7 +59,7 @@ def export(
 
     Args:
         model: a built Keras model of a supported kind: a `keras_ptft.recipes.TextClassifier`,
-            `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM`,
+            `keras_ptft.tasks.CausalLM`, `keras_ptft.tasks.MaskedLM`, `keras_ptft.tasks.Translator`,
             `keras_ptft.tasks.TokenClassifier`, `keras_ptft.tasks.QuestionAnswerer`,
             `keras_ptft.recipes.ImageClassifier` or `keras_ptft.recipes.ImageSegmenter`.
             A question answerer's data (`representative_data`, `verify_data`) are
@@ -83,7 +83,8 @@ def export(
         min_label_agreement: float. Smallest allowed label agreement for quantized artifacts.
         save_keras: bool. Also save `model.keras`.
         **kind_options: settings of one kind of model: `max_length` (int, tokens generated up
-            to, fixed at export; causal LMs), `top_k` (int, predictions per [MASK]; masked LMs)
+            to, fixed at export; causal LMs and translators), `num_beams` (int, beam width of a
+            translator's SavedModel `translate_beam` signature, 1 for none), `top_k` (int, predictions per [MASK]; masked LMs)
             and `label_names` (list of str, class names for the manifest; image segmenters).
             For image models, `representative_data` and `verify_data` are uint8 image arrays;
             a segmenter's label agreement is counted per pixel.
@@ -139,9 +140,13 @@ def export(
             **kind.manifest(),
             "artifacts": {},
         }
-        for name, text in kind.files().items():
-            with open(os.path.join(staging, name), "w", encoding="utf-8") as handle:
-                handle.write(text)
+        for name, content in kind.files().items():
+            if isinstance(content, bytes):  # a binary model file, e.g. a SentencePiece proto
+                with open(os.path.join(staging, name), "wb") as handle:
+                    handle.write(content)
+            else:
+                with open(os.path.join(staging, name), "w", encoding="utf-8") as handle:
+                    handle.write(content)
         # The files a Predictor reads beside the artifacts (vocabulary, merges) are under digests too.
         manifest["files"] = {name: file_digests(os.path.join(staging, name))[name] for name in kind.files()}
         for name in formats:

@@ -11,7 +11,10 @@ from keras_ptft.pipelines.pretrain import (
     check_size,
     pretrain_bert,
     pretrain_gpt,
+    pretrain_seq2seq,
     pretrain_vit,
 )
+from keras_ptft.pipelines.translation import finetune_translator
 
-__all__ = ["PretrainResult", "check_pretrain_arguments", "check_size", "pretrain_bert", "pretrain_gpt", "pretrain_vit"]
+__all__ = ["PretrainResult", "check_pretrain_arguments", "check_size", "pretrain_bert", "pretrain_gpt", "pretrain_vit",
+           "pretrain_seq2seq", "finetune_translator"]

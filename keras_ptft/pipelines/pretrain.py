@@ -9,6 +9,7 @@ before the tokenizer trains, so a bad size or budget fails in a second, not afte
 | `pretrain_bert` | WordPiece            | `MaskedLM`            | masked-token accuracy      |
 | `pretrain_gpt`  | byte-level BPE       | `CausalLM`            | perplexity before / after  |
 | `pretrain_vit`  | (patches)            | `MaskedImageModeling` | reconstruction loss        |
+| `pretrain_seq2seq` | SentencePiece unigram | `DenoisingLM`      | denoising loss before / after |
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import keras
 import numpy as np
 
 from keras_ptft.data.bpe import bpe_tokenizer, train_bpe
+from keras_ptft.data.seq2seq_preprocessing import NUM_SENTINELS, Seq2SeqTokenizer, train_seq2seq_tokenizer
 from keras_ptft.data.wordpiece import SPECIAL_TOKENS, load_vocabulary, save_vocabulary, train_wordpiece
 from keras_ptft.models.bert import BERT_SIZES, Bert
 from keras_ptft.models.gpt import GPT_SIZES, GPT
 from keras_ptft.models.sizes import SIZES as SHARED_SIZES
+from keras_ptft.models.seq2seq import SEQ2SEQ_SIZES, Seq2Seq
 from keras_ptft.models.vit import VIT_SIZES, ViT
 from keras_ptft.tasks.causal_lm import CausalLM
+from keras_ptft.tasks.denoising_lm import DenoisingLM
 from keras_ptft.tasks.masked_image_modeling import MaskedImageModeling
 from keras_ptft.tasks.masked_lm import MaskedLM
 from keras_ptft.training.optimization import make_adamw
@@ -40,6 +44,9 @@ _BPE_ALPHABET = 256 + 2
 # checkpoint folder rather than trained again.
 _WORDPIECE_FILE = "vocabulary.txt"
 _BPE_FILE = "bpe.json"
+_SENTENCEPIECE_FILE = "sentencepiece.model"
+# SentencePiece for seq2seq: 256 byte pieces, 5 special tokens and the T5 sentinels come first.
+_SEQ2SEQ_RESERVED = 256 + 5 + NUM_SENTINELS
 MIN_TEXTS = 10
 
 
@@ -61,7 +68,7 @@ def _backtick(argument: str) -> str:
     return f"`{argument}`"
 
 
-SIZES = {"bert": BERT_SIZES, "gpt": GPT_SIZES, "vit": VIT_SIZES}
+SIZES = {"bert": BERT_SIZES, "gpt": GPT_SIZES, "vit": VIT_SIZES, "seq2seq": SEQ2SEQ_SIZES}
 
 
 def check_size(model: str, size: str, name: Callable[[str], str] = _backtick) -> None:
@@ -94,8 +101,9 @@ def check_pretrain_arguments(
     """Raises a `ValueError` naming the first argument of a pretraining run that cannot work.
 
     Args:
-        model: str. `"bert"`, `"gpt"` or `"vit"`.
-        size: str. A named size of that model family (`BERT_SIZES`, `GPT_SIZES`, `VIT_SIZES`).
+        model: str. `"bert"`, `"gpt"`, `"vit"` or `"seq2seq"`.
+        size: str. A named size of that model family (`BERT_SIZES`, `GPT_SIZES`, `VIT_SIZES`,
+            `SEQ2SEQ_SIZES`).
         epochs, batch_size: int. Positive.
         learning_rate: float. Positive and finite.
         vocabulary_size: int or None. Text models: more than the tokenizer's fixed tokens.
@@ -120,12 +128,14 @@ def check_pretrain_arguments(
         raise ValueError(f"{name('held_out_fraction')} must be in [0, 1), received {held_out_fraction!r}.")
     if model == "vit":
         return
-    smallest = len(SPECIAL_TOKENS) + 1 if model == "bert" else _BPE_ALPHABET + 1
+    smallest, first = {"bert": (len(SPECIAL_TOKENS) + 1, "its special tokens"),
+                       "gpt": (_BPE_ALPHABET + 1, "256 bytes and 2 special tokens"),
+                       "seq2seq": (_SEQ2SEQ_RESERVED + 1, f"256 bytes, 5 special tokens and {NUM_SENTINELS} "
+                                                          "sentinels")}[model]
     if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, (int, np.integer)) \
             or vocabulary_size < smallest:
         raise ValueError(f"{name('vocabulary_size')} must be an integer >= {smallest} for {model.upper()} "
-                         f"({'its special tokens' if model == 'bert' else '256 bytes and 2 special tokens'} "
-                         f"come first), received {vocabulary_size!r}.")
+                         f"({first} come first), received {vocabulary_size!r}.")
     if isinstance(sequence_length, bool) or not isinstance(sequence_length, (int, np.integer)) or sequence_length < 4:
         raise ValueError(f"{name('sequence_length')} must be an integer >= 4, received {sequence_length!r}.")
 
@@ -334,6 +344,89 @@ def pretrain_vit(
     if output_dir is not None:
         _save(mae, output_dir, "fine-tune with kp.recipes.image_classifier")
     return PretrainResult(mae, metrics)
+
+
+def pretrain_seq2seq(
+    texts: Sequence[str],
+    output_dir: str | os.PathLike | None = None,
+    size: str = "tiny",
+    vocabulary_size: int = 2000,
+    sequence_length: int = 64,
+    epochs: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    held_out_fraction: float = 0.1,
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    objective: str = "span_corruption",
+    rate: float = 0.15,
+    mean_span_length: float = 3.0,
+) -> PretrainResult:
+    """Trains a SentencePiece vocabulary and an encoder–decoder by denoising (`DenoisingLM`) on `texts`.
+
+    Args:
+        texts: list of str. Monolingual sentences in either or both languages (for a translator:
+            the sources and the targets of the training pairs).
+        output_dir: str or None. Save the backbone and tokenizer here (`save_to_preset`), ready for
+            `kp.recipes.translator(output_dir)` or `keras-ptft finetune translator --backbone`.
+        size: str. A `SEQ2SEQ_SIZES` name.
+        vocabulary_size: int. SentencePiece pieces wanted (bytes, special tokens and sentinels
+            included; a small corpus may give fewer).
+        sequence_length: int. Tokens per packed row (also the backbone's maximum).
+        epochs, batch_size: int. The budget.
+        learning_rate: float. Peak rate of a linear warm-up (6%) and decay schedule.
+        held_out_fraction: float. The last this fraction of `texts` is held out for the loss.
+        seed: int. Seeds weights, noise and the shuffle.
+        checkpoint_dir: str or None. Resumable run, as in `pretrain_bert` (the tokenizer is kept there).
+        objective, rate, mean_span_length: the corruption (see `kp.tasks.DenoisingLM`).
+
+    Returns:
+        A `PretrainResult`: the `DenoisingLM` and `metrics` (`loss_before`, `loss_after` on the
+        held-out texts, `loss` per epoch, ...).
+
+    Example:
+    ```python
+    result = kp.pipelines.pretrain_seq2seq(english + chinese, "saved_models/my_seq2seq", epochs=1)
+    translator = kp.recipes.translator("saved_models/my_seq2seq")
+    ```
+    """
+    check_pretrain_arguments("seq2seq", size, epochs, batch_size, learning_rate, vocabulary_size, sequence_length,
+                             held_out_fraction)
+    keras.utils.set_random_seed(seed)
+    train_texts, held_out, metrics = _split(texts, held_out_fraction, None)
+    tokenizer, tokenizer_path = _stored_or_trained(
+        checkpoint_dir, _SENTENCEPIECE_FILE, f"SentencePiece vocabulary (at most {vocabulary_size} pieces)",
+        lambda path: Seq2SeqTokenizer(proto=path),
+        lambda: train_seq2seq_tokenizer(train_texts, vocabulary_size=vocabulary_size))
+    print(f"vocabulary: {tokenizer.vocabulary_size()} pieces")
+
+    _step(f"building a {size} Seq2Seq and measuring the held-out denoising loss before training")
+    backbone = Seq2Seq.from_size(size, vocabulary_size=tokenizer.vocabulary_size(),
+                                 max_sequence_length=sequence_length)
+    denoiser = DenoisingLM(backbone, tokenizer, sequence_length=sequence_length, objective=objective, rate=rate,
+                           mean_span_length=mean_span_length, seed=seed, checkpoint_dir=checkpoint_dir)
+    if tokenizer_path and not os.path.exists(tokenizer_path):
+        with open(tokenizer_path, "wb") as file:
+            file.write(bytes(tokenizer.proto))
+    # The schedule's length is left open: `fit` sizes it from the number of packed batches.
+    denoiser.compile(optimizer=make_adamw(WarmupDecay(learning_rate, total_steps=None, warmup_ratio=0.06),
+                                          clipnorm=1.0))
+    metrics["parameters"] = backbone.count_params()
+    metrics["loss_before"] = float(denoiser.evaluate(held_out, batch_size=batch_size, verbose=0,
+                                                     return_dict=True)["loss"])
+    print(f"held-out denoising loss before: {metrics['loss_before']:.3f}")
+
+    _step(f"pretraining by {objective} ({epochs} epochs, {len(train_texts)} texts)")
+    started = time.perf_counter()
+    history = denoiser.fit(train_texts, batch_size=batch_size, epochs=epochs, verbose=2)
+    metrics["train_seconds"] = time.perf_counter() - started
+    metrics["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
+    metrics["loss_after"] = float(denoiser.evaluate(held_out, batch_size=batch_size, verbose=0,
+                                                    return_dict=True)["loss"])
+    print(f"held-out denoising loss after:  {metrics['loss_after']:.3f}")
+    if output_dir is not None:
+        _save(denoiser, output_dir, "fine-tune with kp.recipes.translator or `keras-ptft finetune translator`")
+    return PretrainResult(denoiser, metrics)
 
 
 def _split(texts, held_out_fraction, held_out_texts):

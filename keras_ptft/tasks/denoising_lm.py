@@ -14,17 +14,24 @@ from keras_ptft.data.seq2seq_preprocessing import (
     pack_token_ids,
     token_id_lists,
 )
+from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.tasks.masked_lm import check_packing
 from keras_ptft.tasks.translator import Translator
+from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.validation import check_texts
+
+FEATURES = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids", "decoder_padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
 class DenoisingLM(Translator):
     """Pretrains a `Seq2Seq` backbone to restore corrupted monolingual text.
 
-    `fit(texts)` takes raw sentences in either or both languages. They are tokenized once and
-    packed into rows of `sequence_length - 2` tokens (consecutive sentences share a row, so little
-    is padding); every epoch each row gets fresh noise from
+    `fit(texts)` takes raw sentences in either or both languages, through the shared fit path
+    (`keras_ptft.tasks.base`: validation split, schedule sizing, checkpoints, distribution). They
+    are tokenized once and packed into rows of `sequence_length - 2` tokens (consecutive sentences
+    share a row, so little is padding); every epoch the rows are reshuffled and each gets fresh
+    noise from
     `keras_ptft.data.seq2seq_preprocessing.random_spans_mask` (exactly `round(rate * n)`
     corrupted tokens in spans of mean length `mean_span_length`), seeded by `seed` and the epoch.
 
@@ -46,7 +53,11 @@ class DenoisingLM(Translator):
         objective: str. `"span_corruption"` or `"text_infilling"`.
         rate: float. Fraction of tokens corrupted, in (0, 1). T5 uses 0.15, BART 0.3.
         mean_span_length: float. Mean corrupted-span length, >= 1. T5 uses 3, BART ~3.
-        seed: int. Seeds the noise; the same seed gives the same corrupted rows.
+        seed: int. Seeds the noise and the row order; the same seed gives the same corrupted
+            rows. `evaluate` and validation data are corrupted once, with this seed.
+        packing: bool. True (the default): consecutive sentences share a row. False: one
+            sentence per row (truncated to `sequence_length - 2` tokens), padded. A run option,
+            not saved with the model.
 
     Example:
     ```python
@@ -72,12 +83,16 @@ class DenoisingLM(Translator):
         rate: float = 0.15,
         mean_span_length: float = 3.0,
         seed: int = 0,
+        packing: bool = True,
         **kwargs,
     ):
         check_denoising_options(objective, rate, mean_span_length)
+        if seed is None:
+            raise ValueError("`seed` must be an integer: it seeds the noise, received seed=None.")
         super().__init__(backbone, tokenizer=tokenizer, preprocessor=preprocessor,
-                         sequence_length=sequence_length, **kwargs)
-        self.objective, self.rate, self.mean_span_length, self.seed = objective, rate, mean_span_length, seed
+                         sequence_length=sequence_length, seed=seed, **kwargs)
+        self.objective, self.rate, self.mean_span_length = objective, rate, mean_span_length
+        self.packing = check_packing(packing)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -92,24 +107,53 @@ class DenoisingLM(Translator):
                                   self.objective, self.rate, self.mean_span_length,
                                   self.seed if seed is None else seed)
 
-    def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
-        if y is not None or not isinstance(x, (list, tuple, np.ndarray)):
-            return keras.Model.fit(self, x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-        batches = self.batches(x, batch_size or 32)
-        if validation_data is not None:
-            validation_data = self.examples(validation_data, seed=self.seed + 1)[:3]
-        return keras.Model.fit(self, batches, validation_data=validation_data, **kwargs)
+    # === The shared path's hooks ===
 
-    def batches(self, texts, batch_size: int = 32) -> "DenoisingBatches":
-        """The `keras.utils.PyDataset` that `fit(texts)` trains on: packed rows, shuffled and
-        re-corrupted every epoch."""
-        return DenoisingBatches(self, self._rows(texts), batch_size)
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
+        if y is None and sample_weight is None and isinstance(x, (list, tuple, np.ndarray)):
+            return check_texts(x, "x", allow_blank=False), None, None
+        return x, y, sample_weight  # token ids or a dataset: Keras takes them as they are
 
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
-        if y is not None or not isinstance(x, (list, tuple, np.ndarray)):
-            return keras.Model.evaluate(self, x, y, batch_size=batch_size, **kwargs)
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        if y is not None or not isinstance(x, list):
+            return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
+        if augment:  # `fit`'s own texts: fresh noise every epoch
+            return self._noisy_batches(x, batch_size or 32, shuffle)
         x, y, weights, _ = self.examples(x)
-        return keras.Model.evaluate(self, x, y, sample_weight=weights, batch_size=batch_size or 32, **kwargs)
+        return shuffled_batches(x, y, weights, batch_size, shuffle=False)
+
+    def _noisy_batches(self, texts, batch_size: int, shuffle: bool):
+        """`DenoisingBatches` as a `tf.data.Dataset`: the shared path sizes schedules from its
+        cardinality and filters uneven batches under a distribution, which a PyDataset offers
+        neither of. tf.data calls the generator once per pass, i.e. once per epoch."""
+        import itertools
+
+        import tensorflow as tf
+
+        batches = self.batches(texts, batch_size, shuffle=shuffle)
+        passes = itertools.count()
+
+        def epoch():
+            # At the start of each later pass, not after the last batch: Keras stops asking once it
+            # has the epoch's known number of batches, so code after the last `yield` never runs.
+            if next(passes):
+                batches.on_epoch_end()
+            for index in range(len(batches)):
+                yield batches[index]
+
+        ids = tf.TensorSpec([None, self._length()], tf.int32)
+        signature = ({name: ids for name in FEATURES}, ids, tf.TensorSpec([None, self._length()], tf.float32))
+        dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(tf.data.AUTOTUNE)
+
+    def batches(self, texts, batch_size: int = 32, shuffle: bool = True) -> "DenoisingBatches":
+        """The batches `fit(texts)` trains on: packed rows, shuffled and re-corrupted every epoch."""
+        return DenoisingBatches(self, self._rows(texts), batch_size, shuffle=shuffle)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        """The denoising loss and token accuracy on texts (corrupted once, with `seed`); there are
+        no references to translate, so no BLEU (skips `Translator.evaluate`)."""
+        return TrainingMixin.evaluate(self, x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
 
     def _length(self) -> int:
         return self.preprocessor.encoder_sequence_length
@@ -119,7 +163,9 @@ class DenoisingLM(Translator):
         check_chinese_coverage(self.preprocessor.tokenizer, texts)
         ids = [row for start in range(0, len(texts), 1024)
                for row in token_id_lists(self.preprocessor.tokenizer, texts[start : start + 1024])]
-        return pack_token_ids(ids, self._length() - 2)
+        if self.packing:
+            return pack_token_ids(ids, self._length() - 2)
+        return [row[: self._length() - 2] for row in ids if row]
 
 
 class DenoisingBatches(keras.utils.PyDataset):
@@ -132,6 +178,7 @@ class DenoisingBatches(keras.utils.PyDataset):
         task: the `DenoisingLM` whose tokenizer, length, objective, rate and seed apply.
         rows: list of lists of token ids, each at most `sequence_length - 2` long.
         batch_size: int. Rows per batch.
+        shuffle: bool. Reorder the rows every epoch (the noise is fresh either way).
 
     Example:
     ```python
@@ -140,16 +187,16 @@ class DenoisingBatches(keras.utils.PyDataset):
     ```
     """
 
-    def __init__(self, task: DenoisingLM, rows: list[list[int]], batch_size: int):
+    def __init__(self, task: DenoisingLM, rows: list[list[int]], batch_size: int, shuffle: bool = True):
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, received batch_size={batch_size!r}.")
-        self.task, self.rows, self.batch_size, self.epoch = task, rows, batch_size, 0
+        self.task, self.rows, self.batch_size, self.shuffle, self.epoch = task, rows, batch_size, shuffle, 0
         self._draw()
 
     def _draw(self):
         rng = np.random.default_rng([self.task.seed, self.epoch])
-        order = rng.permutation(len(self.rows))
+        order = rng.permutation(len(self.rows)) if self.shuffle else np.arange(len(self.rows))
         self.x, self.y, self.weights, _ = denoising_examples(
             [self.rows[i] for i in order], self.task.preprocessor.tokenizer, self.task.preprocessor.encoder_sequence_length,
             self.task.objective, self.task.rate, self.task.mean_span_length, int(rng.integers(2**31)),

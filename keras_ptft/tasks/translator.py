@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import keras
@@ -10,23 +11,27 @@ import numpy as np
 from keras import ops
 
 from keras_ptft.data.seq2seq_preprocessing import Seq2SeqPreprocessor, check_chinese_coverage
-from keras_ptft.validation import check_texts
 from keras_ptft.models.seq2seq import Seq2Seq
+from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.tasks.causal_lm import make_sampler
 from keras_ptft.tasks.translation_metrics import translation_scores
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
+from keras_ptft.training.shuffling import shuffled_batches
+from keras_ptft.validation import check_texts
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class Translator(keras_hub.models.BartSeq2SeqLM):
+class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
     """Sequence-to-sequence learning on `(source, target)` string pairs, and `translate()`.
 
     A thin layer over keras-hub's `Seq2SeqLM` machinery: keras-hub's generate loop for BART
     (encoder run once, cross-attention keys/values cached once, self-attention keys/values cached
     token by token, its samplers, its per-backend compiled loop) drives our `Seq2Seq` backbone
     through `call_encoder` / `call_decoder_with_cache` below. What this class adds: a preprocessor
-    built from a tokenizer, compile defaults, `fit`/`evaluate` on string pairs, `translate` with the
-    sampler by name and clear errors, and BLEU/chrF in `evaluate` and `score`.
+    built from a tokenizer, compile defaults, string pairs through the shared fit path
+    (`keras_ptft.tasks.base`: checks, validation split, seeded shuffling, schedule sizing,
+    checkpoints, distribution), `translate` with the sampler by name and clear errors, and
+    BLEU/chrF in `evaluate` and `score`.
 
     Training pairs go in as `fit((sources, targets))` or `fit(sources, targets)`: two equally long
     lists of non-empty strings (validation data as a `(sources, targets)` tuple). The loss is the
@@ -34,7 +39,7 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
     over real tokens (padding has zero weight). Sources longer than `sequence_length` tokens (with
     the start and end tokens) are truncated, as are targets. The first `fit` checks that the
     tokenizer keeps at least 99% of the Chinese characters of the pairs and refuses it otherwise,
-    with the figure.
+    with the figure. Token-id dicts (as `tokenize` returns them) and `tf.data.Dataset`s also train.
 
     Args:
         backbone: `keras_ptft.models.Seq2Seq`.
@@ -44,6 +49,11 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
             `tokenizer`.
         sequence_length: int. Encoder and decoder length for training (and the default
             `max_length` of `translate`).
+        checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model
+            (`keras_ptft.training.resumable_callbacks`). Not saved with the model.
+        monitor: str or None. Metric of the best model; `"val_loss"` with validation data, else
+            `"loss"`.
+        seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
 
     Example:
     ```python
@@ -69,6 +79,9 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         tokenizer: keras.layers.Layer | None = None,
         preprocessor: keras.layers.Layer | None = None,
         sequence_length: int = 64,
+        checkpoint_dir: str | os.PathLike | None = None,
+        monitor: str | None = None,
+        seed: int | None = None,
         **kwargs,
     ):
         if preprocessor is None and tokenizer is not None:
@@ -89,6 +102,8 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
                     f"{backbone.vocabulary_size}; they must match."
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
+        # Options of this training run, not of the model: not in `get_config`.
+        self.set_run_options(checkpoint_dir, monitor, seed)
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", sampler="greedy", **kwargs):
         """Compiles with defaults: AdamW (lr 5e-4, weight decay 0.01, clip-norm 1), cross-entropy
@@ -106,6 +121,8 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
                         sampler=make_sampler(sampler) if isinstance(sampler, str) else sampler,
                         **{**default_compile_kwargs(), **kwargs})
+        # What `translate(sampler=None)` uses: `self.sampler` is whichever the last call chose.
+        self.default_sampler = self.sampler
 
     # === The backbone, step by step (keras-hub's BART generate loop calls these) ===
 
@@ -155,28 +172,35 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         logits = backbone.token_embedding(hidden_states, reverse=True)
         return logits, hidden_states, self_attention_cache, cross_attention_cache
 
-    # === Training and evaluation on string pairs ===
+    # === Training and evaluation on string pairs (the shared path's hooks) ===
+    # Pairs are tokenized eagerly, as CausalLM does: mapping the SentencePiece preprocessor over
+    # a tf.data pipeline costs seconds of tracing per call for what takes milliseconds eagerly.
 
-    def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
+    def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         pairs = _as_pairs(x, y)
         if pairs is None or self.preprocessor is None:
-            return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
+            return x, y, sample_weight
         check_chinese_coverage(self.preprocessor.tokenizer, pairs[0] + pairs[1])
-        if validation_data is not None:
-            validation_data = self.tokenize(*_as_pairs(validation_data, None, ("validation_data", "validation_data")))
-        x, y, weights = self.tokenize(*pairs)
-        return keras.Model.fit(self, x, y, sample_weight=weights, batch_size=batch_size or 32,
-                               validation_data=validation_data, **kwargs)
+        return pairs[0], pairs[1], sample_weight
 
-    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        if self.preprocessor is not None and _is_text(x) and _is_text(y):
+            x, y, weights = self.tokenize(x, y)
+            if sample_weight is not None:  # a weight per pair scales each of its tokens
+                weights = weights * np.asarray(sample_weight, "float32").reshape(-1, 1)
+            return _prefetched(shuffled_batches(x, y, weights, batch_size, seed=self.seed, shuffle=shuffle))
+        if isinstance(x, dict) and "encoder_token_ids" in x:  # token ids already: no preprocessor
+            return _prefetched(shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle))
+        return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         """On string pairs, returns a dict of the compiled metrics plus `bleu` and `chrf` of the
         greedy translations of the sources (`keras_ptft.tasks.translation_metrics`)."""
-        pairs = _as_pairs(x, y)
+        pairs = None if kwargs.get("_use_cached_eval_dataset") else _as_pairs(x, y)
         if pairs is None or self.preprocessor is None:
-            return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+            return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
         kwargs["return_dict"] = True
-        x, y, weights = self.tokenize(*pairs)
-        results = keras.Model.evaluate(self, x, y, sample_weight=weights, batch_size=batch_size or 32, **kwargs)
+        results = super().evaluate(*pairs, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
         return {**results, **self.score(*pairs, batch_size=batch_size or 32)}
 
     def score(self, sources: Sequence[str], references: Sequence[str], **translate_options) -> dict:
@@ -259,7 +283,7 @@ class Translator(keras_hub.models.BartSeq2SeqLM):
         if sampler is None:
             if not self.compiled:
                 self.compile()
-            return
+            sampler = getattr(self, "default_sampler", None) or self.sampler
         key = (type(sampler).__name__, getattr(sampler, "num_beams", None))
         current = getattr(self, "sampler", None)
         if current is None or key != (type(current).__name__, getattr(current, "num_beams", None)):
@@ -299,6 +323,12 @@ def _as_pairs(x, y, names: tuple[str, str] = ("x", "y")) -> tuple[list[str], lis
             f"sources and {len(targets)} targets."
         )
     return sources, targets
+
+
+def _prefetched(dataset):
+    import tensorflow as tf  # tf.data feeds every backend
+
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _is_text(x) -> bool:

@@ -193,3 +193,38 @@ class GradualUnfreezing(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for layer in self.blocks + self._embedding_layers():
             layer.trainable = True
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `minutes` of wall-clock time have passed since `fit` began.
+
+    The check runs after every batch, so the run ends within one batch of the budget; the epoch
+    in progress ends early (its logs cover the batches it ran). A wall-clock budget rather than an
+    epoch count is how a CPU run is promised to finish in time, whatever the machine's speed.
+
+    Args:
+        minutes: float. The budget; positive.
+
+    Example:
+    ```python
+    translator.fit((sources, targets), epochs=1000, callbacks=[TimeBudget(30)])
+    ```
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes < float("inf"):
+            raise ValueError(f"`minutes` must be a positive number, received minutes={minutes!r}.")
+        self.minutes = float(minutes)
+        self.started = None
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if time.perf_counter() - self.started > 60 * self.minutes:
+            self.model.stop_training = True

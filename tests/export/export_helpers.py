@@ -96,3 +96,14 @@ def png_base64(image) -> str:
     import tensorflow as tf
 
     return base64.b64encode(tf.io.encode_png(image).numpy()).decode()
+
+
+# A word-for-word toy "translation" for the translator exports.
+LEXICON = {"red": "红", "blue": "蓝", "cat": "猫", "dog": "狗", "sun": "太阳", "moon": "月亮"}
+TRANSLATOR_SOURCES = ["red cat", "blue dog moon", "sun", "moon moon red", "a cat I never saw", "狗"]
+
+
+def toy_pairs(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    sources = [" ".join(rng.choice(list(LEXICON), rng.integers(1, 4))) for _ in range(n)]
+    return sources, ["".join(LEXICON[w] for w in s.split()) + "。" for s in sources]

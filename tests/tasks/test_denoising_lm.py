@@ -130,6 +130,26 @@ def test_pretraining_lowers_the_loss_and_hands_off_to_the_translator(tokenizer, 
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
 
 
+def test_fit_sizes_the_schedule_from_packed_rows_and_validates(tokenizer):
+    denoiser = _denoiser(tokenizer)
+    schedule = kp.schedules.WarmupDecay(3e-3, total_steps=None, warmup_ratio=0.1)
+    denoiser.compile(optimizer=kp.training.make_adamw(schedule))
+    history = denoiser.fit(TEXTS, validation_data=TEXTS[:20], epochs=2, batch_size=16, verbose=0)
+    rows = len(pack_token_ids(token_id_lists(tokenizer, TEXTS), 22))
+    assert rows < len(TEXTS)  # packed: several sentences share a row
+    assert denoiser.optimizer._learning_rate.total_steps == 2 * -(-rows // 16)
+    assert len(history.history["val_loss"]) == 2
+    # Each pass over the training batches (each epoch) brings fresh noise; the first is reproducible.
+    batches = denoiser.make_batches(TEXTS, batch_size=16, shuffle=True, augment=True)
+    first, second = [next(iter(batches))[0]["encoder_token_ids"].numpy() for _ in range(2)]
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, denoiser.batches(TEXTS, 16)[0][0]["encoder_token_ids"])
+    unpacked = _denoiser(tokenizer, packing=False)
+    assert len(unpacked.examples(TEXTS)[1]) == len(TEXTS)  # one sentence per row
+    with pytest.raises(ValueError, match="`packing`"):
+        _denoiser(tokenizer, packing="yes")
+
+
 def test_keras_file_round_trip_keeps_the_objective(tokenizer, tmp_path):
     denoiser = _denoiser(tokenizer, objective="text_infilling", rate=0.25, mean_span_length=2.0, seed=9)
     denoiser.save(tmp_path / "denoiser.keras")

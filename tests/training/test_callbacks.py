@@ -149,3 +149,17 @@ def test_plot_history_writes_a_png(tmp_path):
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="history"):
         kp.training.plot_history({}, tmp_path / "x.png")
+
+
+def test_time_budget_stops_within_one_batch_of_the_budget():
+    import keras_ptft.training.callbacks as callbacks
+
+    seen = []
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    history = model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=4, epochs=3, verbose=0,
+                        callbacks=[callbacks.TimeBudget(1e-9), counter])
+    assert seen == [0] and len(history.history["loss"]) == 1  # one batch, then stopped
+    with pytest.raises(ValueError, match="`minutes`"):
+        callbacks.TimeBudget(0)

@@ -11,6 +11,7 @@ from keras_ptft.export.kinds.image_classifier import ImageClassifierKind
 from keras_ptft.export.kinds.image_segmenter import ImageSegmenterKind
 from keras_ptft.export.kinds.token_classifier import TokenClassifierKind
 from keras_ptft.export.kinds.question_answerer import QuestionAnswererKind
+from keras_ptft.export.kinds.translator import TranslatorKind
 
-__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind", "TokenClassifierKind",
-           "QuestionAnswererKind"]
+__all__ = ["TextClassifierKind", "MaskedLMKind", "CausalLMKind", "ImageClassifierKind", "ImageSegmenterKind",
+           "TokenClassifierKind", "QuestionAnswererKind", "TranslatorKind"]
