@@ -236,7 +236,9 @@ def _add_finetune(commands) -> None:
                         help="class ids (0, 1, ...) or class names; auto: ids if any label is an integer")
     parser.add_argument("--epochs", type=_positive_int, default=3)
     parser.add_argument("--batch-size", type=_positive_int, default=32)
-    parser.add_argument("--learning-rate", type=_positive_float, default=5e-5)
+    parser.add_argument("--learning-rate", type=_positive_float, default=None,
+                        help="default: auto, by the backbone's width (5e-5 for MiniLM and BERT-base, more for "
+                        "the tiny sizes)")
     parser.add_argument("--sequence-length", type=_positive_int, default=None,
                         help="default: the backbone's, at most 128")
     parser.add_argument("--lora-rank", type=_positive_int, default=None,
@@ -245,6 +247,7 @@ def _add_finetune(commands) -> None:
     parser.add_argument("--seed", type=_non_negative_int, default=0)
     parser.add_argument("--checkpoint-dir", default=None,
                         help="resumable run: run the same command again after a crash to continue")
+    _add_distribution_flags(parser)
     parser.set_defaults(run=_run_finetune)
 
 
@@ -260,6 +263,7 @@ def _run_finetune(args) -> int:
     if missing:
         print(f"keras-ptft finetune: the following arguments are required: {', '.join(missing)}", file=sys.stderr)
         return 2
+    distribution = _distribution(args, "bert")
     keras.utils.set_random_seed(args.seed)
     texts, labels, names = kp.data.read_labeled_texts(args.train, args.text_column, args.label_column,
                                                       labels=args.labels)
@@ -287,8 +291,8 @@ def _run_finetune(args) -> int:
         print(f"class names saved to {names_path}", flush=True)
     classifier = kp.recipes.text_classifier(
         args.backbone, num_classes, label_names=names, sequence_length=args.sequence_length,
-        learning_rate=args.learning_rate, lora_rank=args.lora_rank, freeze_backbone=args.freeze_backbone,
-        checkpoint_dir=args.checkpoint_dir,
+        learning_rate=args.learning_rate if args.learning_rate is not None else "auto", lora_rank=args.lora_rank,
+        freeze_backbone=args.freeze_backbone, checkpoint_dir=args.checkpoint_dir, distribution=distribution,
     )
     classifier.fit(texts, labels, batch_size=args.batch_size, epochs=args.epochs, validation_data=validation,
                    verbose=2)

@@ -206,6 +206,8 @@ CLI_ROWS = [
     ("pretrain-devices-zero", ["pretrain", "bert", "--corpus", "{corpus_txt}", "--distribution", "data",
                                "--devices", "0"], 2, "--devices"),
     # This suite runs TensorFlow: model parallelism is JAX's.
+    ("finetune-devices-alone", ["finetune", "--backbone", "{folder}", "--train", "{names_tsv}", "--devices", "2"], 1,
+     "--devices needs --distribution"),
     ("pretrain-model-parallel-tf", ["pretrain", "gpt", "--corpus", "{corpus_txt}", "--distribution", "model"], 1,
      "needs the JAX backend"),
     ("pretrain-seed", ["pretrain", "gpt", "--corpus", "{corpus_txt}", "--seed", "x"], 2, "--seed"),
