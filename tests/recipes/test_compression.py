@@ -145,3 +145,17 @@ def test_prune_heads_refuses_bad_requests():
     with pytest.raises(ValueError, match="`head_counts` must be a list of `num_layers`=2"):
         kp.models.Bert(vocabulary_size=10, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=8,
                        head_counts=[2])
+
+
+def test_keep_layers_copies_the_chosen_blocks():
+    backbone = classifier(num_heads=2).backbone
+    one = kp.recipes.keep_layers(backbone, [1])
+    assert one.num_layers == 1 and one.count_params() < backbone.count_params()
+    old = {v.path: np.asarray(v) for v in backbone.weights}
+    for variable in one.weights:
+        source = variable.path.replace("transformer_layer_0/", "transformer_layer_1/")
+        np.testing.assert_array_equal(np.asarray(variable), old[source])
+    for variable in kp.recipes.keep_layers(backbone, 2).weights:  # all blocks: an exact copy
+        np.testing.assert_array_equal(np.asarray(variable), old[variable.path])
+    with pytest.raises(ValueError, match="`layers` must name blocks in \\[0, 2\\)"):
+        kp.recipes.keep_layers(backbone, [2])
