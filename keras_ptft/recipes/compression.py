@@ -58,7 +58,9 @@ def quantize(task: keras.Model, mode: str = "int8") -> keras.Model:
     with warnings.catch_warnings():
         # Keras warns once for every layer type without weights to quantize (LayerNorm, Dropout, ...).
         warnings.filterwarnings("ignore", message=".*does not have a `quantize` method.*")
-        task.quantize(mode, filters=lambda layer: layer.name not in _HEAD_LAYERS)
+        # Unbuilt layers (a loaded model's preprocessor, e.g. its packer) hold no weights and
+        # Keras refuses to visit them.
+        task.quantize(mode, filters=lambda layer: layer.built and layer.name not in _HEAD_LAYERS)
     return task
 
 
