@@ -10,7 +10,7 @@ Rows (each measured on the same labeled evaluation texts):
 | pruned heads | `kp.recipes.prune_heads(teacher, head_fraction)`, importance on the first training texts, recovered for `epochs` on the training data |
 | int8 | `kp.recipes.quantize` (Keras `int8` weights) |
 
-Columns: accuracy, `.keras` file size, parameter count, batch-1 latency in Keras
+Columns: accuracy, size of the weights (bytes of every variable; int8 kernels take one byte), parameter count, batch-1 latency in Keras
 (`predict_on_batch` of one text, median) and in LiteRT (the TFLite export through
 `kp.export.Predictor`, median; "n/a" with the reason when that model does not convert).
 """
@@ -110,7 +110,7 @@ def compression_table(
 
 def format_table(rows: Sequence[CompressionRow]) -> str:
     """The rows as a Markdown table."""
-    lines = ["| model | accuracy | size (MB) | parameters | Keras batch-1 ms | LiteRT batch-1 ms |",
+    lines = ["| model | accuracy | weights (MB) | parameters | Keras batch-1 ms | LiteRT batch-1 ms |",
              "| --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         litert = f"{row.litert_ms:.2f}" if row.litert_ms is not None else f"n/a ({row.note})" if row.note else "n/a"
@@ -156,5 +156,6 @@ def measure(name: str, model: keras.Model, texts, labels, folder: str, samples: 
             litert_ms = _median_ms(lambda text: predictor.predict([text]), texts, samples)
         except Exception as error:  # a model the converter refuses still gets its Keras row
             note = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}" if str(error) else type(error).__name__
-    return CompressionRow(name, accuracy, os.path.getsize(model_path), int(model.count_params()), keras_ms,
-                          litert_ms, note)
+    # The weights' bytes, not the .keras file's: a trained model's file also holds its optimizer slots.
+    size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+    return CompressionRow(name, accuracy, size, int(model.count_params()), keras_ms, litert_ms, note)
