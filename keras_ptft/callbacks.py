@@ -13,6 +13,7 @@ from keras_ptft.training.callbacks import (  # noqa: F401
     GradualUnfreezing,
     LearningRateLogger,
     LearningRateWarmupDecay,
+    MagnitudePruning,
 )
 
-__all__ = ["LearningRateLogger", "LearningRateWarmupDecay", "GradualUnfreezing"]
+__all__ = ["LearningRateLogger", "LearningRateWarmupDecay", "GradualUnfreezing", "MagnitudePruning"]

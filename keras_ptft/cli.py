@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_serve(commands)
     _add_finetune_translator(commands)
     _add_translate(commands)
+    _add_compress(commands)
     for command in commands.choices.values():
         command.add_argument("--verbose", "--debug", action="store_true", dest="verbose",
                              help="print TensorFlow's start-up log and the full traceback of an error")
@@ -678,6 +679,52 @@ def _translate_function(args, sampler: str):
         raise ValueError(f"{path!r} holds a {type(model).__name__}, not a translator.")
     options = {"num_beams": args.num_beams or 4} if sampler == "beam" else {"sampler": "greedy"}
     return lambda texts: model.translate(texts, max_length=args.max_length, batch_size=args.batch_size, **options)
+def _add_compress(commands) -> None:
+    parser = commands.add_parser(
+        "compress", help="compare a fine-tuned classifier with its distilled, head-pruned and int8 versions",
+        description="Distill (into every other block), prune attention heads (with recovery) and quantize (Keras "
+        "int8) a classifier saved by `keras-ptft finetune`, then print accuracy, size, parameters and batch-1 "
+        "latency (Keras and LiteRT) of each. The tables are read like finetune's (text and label columns; class "
+        "names follow the folder's label_names.json).")
+    parser.add_argument("path", type=_existing_folder, help="the fine-tuned classifier folder (holds model.keras)")
+    parser.add_argument("--train", type=_existing_file, required=True,
+                        help="CSV/TSV the student is distilled on (its texts) and the pruned model recovers on")
+    parser.add_argument("--eval", type=_existing_file, required=True, help="labeled CSV/TSV the rows are scored on")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument("--student-layers", type=_positive_int, default=None, help="default: half the teacher's")
+    parser.add_argument("--head-fraction", type=_bounded(float, "a number in [0, 1)", 0, 0.999999), default=0.4)
+    parser.add_argument("--epochs", type=_positive_int, default=1)
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--max-examples", type=_positive_int, default=None,
+                        help="read at most this many rows of each table (a quick look)")
+    parser.add_argument("--latency-samples", type=_positive_int, default=50)
+    parser.add_argument("--no-litert", action="store_true", help="skip the TFLite exports and their latency")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=_run_compress)
+
+
+def _run_compress(args) -> int:
+    import json
+
+    import keras
+
+    import keras_ptft as kp
+    from keras_ptft.pipelines.compress import compression_table, format_table
+
+    keras.utils.set_random_seed(args.seed)
+    names_file = os.path.join(args.path, "label_names.json")
+    names = json.load(open(names_file, encoding="utf-8")) if os.path.isfile(names_file) else None
+    tables = []
+    for file in (args.train, args.eval):
+        texts, labels, _ = kp.data.read_labeled_texts(file, args.text_column, args.label_column, label_names=names,
+                                                      labels="names" if names else "ids", max_rows=args.max_examples)
+        tables.append((texts, labels))
+    rows = compression_table(args.path, tables[0], tables[1], student_layers=args.student_layers,
+                             head_fraction=args.head_fraction, epochs=args.epochs, batch_size=args.batch_size,
+                             latency_samples=args.latency_samples, litert=not args.no_litert)
+    print(format_table(rows))
+    return 0
 
 
 if __name__ == "__main__":

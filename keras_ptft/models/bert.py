@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import Backbone
@@ -17,6 +19,48 @@ BERT_SIZES = family_sizes("Bert")
 
 def _bert_initializer() -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class HeadPrunedEncoder(TransformerEncoder):
+    """keras-hub's `TransformerEncoder` with an explicit attention head width `key_dim`.
+
+    keras-hub derives `key_dim = hidden_dim // num_heads`, so a block with some heads removed
+    (`kp.recipes.prune_heads`) would get wider heads; this one keeps the original head width with
+    fewer heads. Sub-layers and weight paths are keras-hub's.
+
+    Args:
+        key_dim: int. The width of every attention head.
+        **kwargs: `TransformerEncoder` arguments (`num_heads` is this block's head count).
+
+    Example:
+    ```python
+    block = HeadPrunedEncoder(num_heads=3, key_dim=8, intermediate_dim=64)  # 3 heads of 8 on any width
+    ```
+    """
+
+    def __init__(self, *args, key_dim: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_dim = int(key_dim)
+
+    def build(self, inputs_shape):
+        super().build(inputs_shape)
+        # Replaces keras-hub's attention (built with hidden // num_heads wide heads) by one with
+        # `key_dim` wide heads; untracked first, so the block holds only the new weights.
+        self._tracker.untrack(self._self_attention_layer)
+        self._self_attention_layer = keras.layers.MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            dropout=self.dropout,
+            kernel_initializer=keras.initializers.get(keras.initializers.serialize(self.kernel_initializer)),
+            bias_initializer=keras.initializers.get(keras.initializers.serialize(self.bias_initializer)),
+            dtype=self.dtype_policy,
+            name="self_attention_layer",
+        )
+        self._self_attention_layer.build(query_shape=inputs_shape, value_shape=inputs_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "key_dim": self.key_dim}
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
@@ -39,6 +83,10 @@ class Bert(Backbone):
         activation: str. The feed-forward activation: `"gelu"` (exact erf form, as in BERT),
             `"gelu_approximate"` (tanh form) or `"relu"`.
         layer_norm_epsilon: float. Epsilon of every LayerNorm.
+        head_counts: list of int or None. The number of attention heads of each block, for a
+            model whose heads were pruned (`kp.recipes.prune_heads`); None: `num_heads` in every
+            block.
+        key_dim: int or None. The width of each attention head; None: `hidden_dim // num_heads`.
         dtype: str or `keras.DTypePolicy`. The dtype policy, e.g. `"mixed_bfloat16"`.
 
     Inputs: a dict with `token_ids`, `segment_ids` and `padding_mask` (1 for real tokens), each of
@@ -73,6 +121,8 @@ class Bert(Backbone):
         num_segments: int = 2,
         activation: str = "gelu",
         layer_norm_epsilon: float = 1e-12,
+        head_counts: Sequence[int] | None = None,
+        key_dim: int | None = None,
         dtype=None,
         **kwargs,
     ):
@@ -88,6 +138,9 @@ class Bert(Backbone):
         if num_segments < 1:
             raise ValueError(f"`num_segments` must be >= 1, received num_segments={num_segments}.")
         activation_fn = _activation(activation)
+        head_counts = _check_head_counts(head_counts, num_layers)
+        if key_dim is not None and (isinstance(key_dim, bool) or not isinstance(key_dim, int) or key_dim < 1):
+            raise ValueError(f"`key_dim` must be a positive integer or None, received key_dim={key_dim!r}.")
 
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(
@@ -115,9 +168,11 @@ class Bert(Backbone):
             epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm"
         )
         self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
+        # keras-hub's block unless heads were pruned (existing configs build exactly as before).
+        pruned = head_counts is not None or key_dim is not None
         self.transformer_layers = [
-            TransformerEncoder(
-                num_heads=num_heads,
+            (HeadPrunedEncoder if pruned else TransformerEncoder)(
+                num_heads=head_counts[i] if head_counts is not None else num_heads,
                 intermediate_dim=intermediate_dim,
                 activation=activation_fn,
                 dropout=dropout,
@@ -125,6 +180,7 @@ class Bert(Backbone):
                 kernel_initializer=_bert_initializer(),
                 dtype=dtype,
                 name=f"transformer_layer_{i}",
+                **({"key_dim": key_dim or hidden_dim // num_heads} if pruned else {}),
             )
             for i in range(num_layers)
         ]
@@ -166,6 +222,8 @@ class Bert(Backbone):
         self.num_segments = num_segments
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.head_counts = None if head_counts is None else tuple(head_counts)
+        self.key_dim = key_dim
 
     # The Megatron-style model-parallel LayoutMap shared by the three backbones (models/layout.py).
     get_layout_map = staticmethod(transformer_layout_map)
@@ -203,7 +261,26 @@ class Bert(Backbone):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
             }
         )
+        # Only when set, so configs of unpruned models stay as they were.
+        if self.head_counts is not None:
+            config["head_counts"] = list(self.head_counts)
+        if self.key_dim is not None:
+            config["key_dim"] = self.key_dim
         return config
+
+
+def _check_head_counts(head_counts, num_layers: int):
+    if head_counts is None:
+        return None
+    counts = list(head_counts) if isinstance(head_counts, (list, tuple)) else None
+    if counts is None or len(counts) != num_layers or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c for c in counts
+    ):
+        raise ValueError(
+            f"`head_counts` must be a list of `num_layers`={num_layers} integers >= 1 (heads per block), "
+            f"received head_counts={head_counts!r}."
+        )
+    return counts
 
 
 def _activation(name: str):

@@ -23,10 +23,12 @@ from keras_ptft.tasks import (  # aliases of the task classes
     TextRegressor,
 )
 
-from keras_ptft.recipes.compression import prune_ffn, quantize
+from keras_ptft.recipes.compression import keep_layers, prune_ffn, prune_heads, quantize
+from keras_ptft.recipes.distillation import SoftTargetAccuracy, SoftTargetLoss, distill
 
 __all__ = ["text_classifier", "text_regressor", "sentence_embedder", "text_generator"]
-__all__ += ["image_classifier", "image_segmenter", "techniques", "prune_ffn", "quantize"]
+__all__ += ["image_classifier", "image_segmenter", "techniques", "prune_ffn", "prune_heads", "quantize", "keep_layers"]
+__all__ += ["distill", "SoftTargetLoss", "SoftTargetAccuracy"]
 __all__ += ["TextClassifier", "SparseMacroF1", "TextRegressor", "SentenceEmbedder"]
 __all__ += ["ImageClassifier", "ImageSegmenter", "CrossEntropyDiceLoss", "MeanDice"]
 from keras_ptft.recipes.token_classifier import token_classifier

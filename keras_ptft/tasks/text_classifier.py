@@ -241,8 +241,16 @@ class TextClassifier(LengthBucketing, Task):
         kwargs = {**default_compile_kwargs(), **kwargs}
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    #: A run option (not in `get_config`): None, or a callable `(x, y) -> targets` that makes the
+    #: targets of `fit` / `evaluate` from the checked inputs, e.g. a teacher's soft labels
+    #: (`kp.recipes.distill`), so `fit` can take unlabeled texts. The compiled loss must read them.
+    target_source = None
+
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
-        return normalize_texts(x), check_labels(y, self.num_classes, "y"), sample_weight
+        x = normalize_texts(x)
+        if with_targets and self.target_source is not None:
+            return x, self.target_source(x, y), sample_weight
+        return x, check_labels(y, self.num_classes, "y"), sample_weight
 
     def fit(self, *args, **kwargs):
         try:
@@ -258,7 +266,7 @@ class TextClassifier(LengthBucketing, Task):
     def preprocess_samples(self, x, y=None, sample_weight=None):
         import tensorflow as tf
 
-        if isinstance(y, tf.Tensor):
+        if isinstance(y, tf.Tensor) and self.target_source is None:
             # Labels inside a tf.data pipeline can only be checked as they stream by; `fit` turns
             # a failed check into a ValueError.
             labels = tf.cast(y, "int64")

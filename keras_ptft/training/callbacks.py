@@ -228,3 +228,106 @@ class TimeBudget(keras.callbacks.Callback):
 
         if time.perf_counter() - self.started > 60 * self.minutes:
             self.model.stop_training = True
+class MagnitudePruning(keras.callbacks.Callback):
+    """Unstructured magnitude pruning with the polynomial sparsity schedule of Zhu & Gupta (2017).
+
+    Sparsity target at optimizer step t (`t0 = begin_step`, `n = end_step - begin_step`):
+
+    | step | target sparsity |
+    |---|---|
+    | t < t0 | 0 (nothing pruned yet) |
+    | t0 <= t <= t0 + n | `s_f + (s_i - s_f) * (1 - (t - t0) / n) ** 3` |
+    | t > t0 + n | `s_f` |
+
+    Every `frequency` steps inside the schedule, each pruned weight tensor gets a fresh mask that
+    zeroes its `target` share of smallest-magnitude entries (once pruned, an entry stays pruned:
+    masks only grow); after every step the masks are applied again, so weights the optimizer moved
+    stay zero. The sparsity reached over the pruned tensors is written to the logs as
+    `sparsity` (every batch and epoch). Written here because TensorFlow Model Optimization does not
+    support Keras 3 (its issue #1119).
+
+    Args:
+        target_sparsity: float in [0, 1). Final share `s_f` of zero weights in each pruned tensor.
+        begin_step: int. Optimizer step at which pruning starts.
+        end_step: int. Step at which `target_sparsity` is reached (> `begin_step`).
+        initial_sparsity: float in [0, target_sparsity]. `s_i`, the sparsity at `begin_step`.
+        frequency: int. Steps between mask updates (Zhu & Gupta's Δt).
+        weights: list of variables or None. What is pruned; None: the kernels of every `Dense`
+            and `EinsumDense` layer of the model (embeddings, biases and norms are left alone).
+
+    Example:
+    ```python
+    pruning = kp.callbacks.MagnitudePruning(0.5, begin_step=0, end_step=100)
+    classifier.fit(texts, labels, epochs=2, callbacks=[pruning])  # logs["sparsity"] reaches 0.5
+    ```
+    """
+
+    def __init__(self, target_sparsity: float, begin_step: int = 0, end_step: int = 1000,
+                 initial_sparsity: float = 0.0, frequency: int = 10, weights=None):
+        super().__init__()
+        self.target_sparsity = _check_sparsity(target_sparsity, "target_sparsity")
+        self.initial_sparsity = _check_sparsity(initial_sparsity, "initial_sparsity")
+        if self.initial_sparsity > self.target_sparsity:
+            raise ValueError(f"`initial_sparsity` must be at most `target_sparsity`={target_sparsity}, received "
+                             f"initial_sparsity={initial_sparsity}.")
+        for name, value in (("begin_step", begin_step), ("end_step", end_step), ("frequency", frequency)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "frequency" else 0):
+                raise ValueError(f"`{name}` must be an integer >= {1 if name == 'frequency' else 0}, "
+                                 f"received {name}={value!r}.")
+        if end_step <= begin_step:
+            raise ValueError(f"`end_step` must be greater than `begin_step`={begin_step}, received end_step={end_step}.")
+        self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
+        self.pruned_weights, self.masks = weights, None
+
+    def sparsity_at(self, step: int) -> float:
+        """The schedule's target sparsity at optimizer step `step`."""
+        if step < self.begin_step:
+            return 0.0
+        progress = min(1.0, (step - self.begin_step) / (self.end_step - self.begin_step))
+        return self.target_sparsity + (self.initial_sparsity - self.target_sparsity) * (1.0 - progress) ** 3
+
+    def on_train_begin(self, logs=None):
+        if self.pruned_weights is None:
+            self.pruned_weights = [layer.kernel for layer in self.model._flatten_layers()
+                                   if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+        if self.masks is None:
+            self.masks = [np.ones(tuple(w.shape), bool) for w in self.pruned_weights]
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        due = (step - self.begin_step) % self.frequency == 0 or step == self.end_step
+        if self.begin_step <= step <= self.end_step and due:
+            self.update_masks(self.sparsity_at(step))
+        for variable, mask in zip(self.pruned_weights, self.masks):
+            if not mask.all():
+                variable.assign(np.where(mask, keras.ops.convert_to_numpy(variable), 0).astype(variable.dtype))
+        if logs is not None:
+            logs["sparsity"] = self.sparsity()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["sparsity"] = self.sparsity()
+
+    def update_masks(self, sparsity: float) -> None:
+        """Masks that zero the `sparsity` share of smallest-magnitude entries of each tensor."""
+        for index, variable in enumerate(self.pruned_weights):
+            magnitude = np.abs(keras.ops.convert_to_numpy(variable)).reshape(-1)
+            count = int(np.floor(sparsity * magnitude.size))
+            if count == 0:
+                continue
+            mask = self.masks[index].reshape(-1).copy()
+            magnitude[~mask] = -1.0  # already pruned entries stay first in line
+            mask[np.argsort(magnitude, kind="stable")[:count]] = False
+            self.masks[index] = mask.reshape(self.masks[index].shape)
+
+    def sparsity(self) -> float:
+        """The share of zero entries over the pruned tensors now."""
+        zeros = sum(int(np.sum(keras.ops.convert_to_numpy(w) == 0)) for w in self.pruned_weights or [])
+        total = sum(int(np.prod(w.shape)) for w in self.pruned_weights or [])
+        return zeros / max(total, 1)
+
+
+def _check_sparsity(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1), received {name}={value!r}.")
+    return float(value)

@@ -163,3 +163,38 @@ def test_time_budget_stops_within_one_batch_of_the_budget():
     assert seen == [0] and len(history.history["loss"]) == 1  # one batch, then stopped
     with pytest.raises(ValueError, match="`minutes`"):
         callbacks.TimeBudget(0)
+def _pruning_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    return model
+
+
+def test_magnitude_pruning_follows_zhu_gupta_and_reaches_the_target():
+    pruning = kp.callbacks.MagnitudePruning(0.75, begin_step=2, end_step=12, initial_sparsity=0.1, frequency=2)
+    for step in [0, 2, 5, 12, 20]:
+        progress = min(1.0, max(0, step - 2) / 10)
+        want = 0.0 if step < 2 else 0.75 + (0.1 - 0.75) * (1 - progress) ** 3
+        assert pruning.sparsity_at(step) == pytest.approx(want)
+    model = _pruning_model()
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    history = model.fit(x, x.sum(-1), batch_size=4, epochs=2, verbose=0, callbacks=[pruning])  # 32 steps
+    kernels = [layer.kernel.numpy() for layer in model.layers]
+    zeros = sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels)
+    assert zeros == pytest.approx(history.history["sparsity"][-1]) and zeros >= 0.74
+    # The same entries stay zero after more training: the masks are kept.
+    pruned = [k == 0 for k in kernels]
+    model.fit(x, x.sum(-1), batch_size=4, epochs=1, verbose=0, callbacks=[pruning])
+    for layer, mask in zip(model.layers, pruned):
+        assert (layer.kernel.numpy()[mask] == 0).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"target_sparsity": 1.0}, "`target_sparsity` must be a number in \\[0, 1\\)"),
+    ({"target_sparsity": -0.1}, "`target_sparsity` must be a number in \\[0, 1\\)"),
+    ({"target_sparsity": 0.5, "begin_step": 10, "end_step": 5}, "`end_step` must be greater than"),
+    ({"target_sparsity": 0.5, "initial_sparsity": 0.6}, "`initial_sparsity` must be at most"),
+])
+def test_magnitude_pruning_refuses_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kp.callbacks.MagnitudePruning(**kwargs)

@@ -1,0 +1,287 @@
+"""Knowledge distillation of a fine-tuned text classifier into a smaller backbone.
+
+| piece | formula / rule |
+|---|---|
+| soft targets | `p_T = softmax(log p / T)` of the teacher's probabilities `p` (the teacher's logits up to a constant) |
+| distillation loss | `KL(p_T^teacher ‖ p_T^student) · T²` (Hinton et al. 2015; DistilBERT), per example |
+| hard-label loss | `alpha · CE(label, p^student) + (1 - alpha) · KL · T²` on the labeled examples; unlabeled ones get `KL · T²` alone |
+| teacher cost | the teacher labels each distinct set of texts once; the probabilities are memoised and, with `cache_dir`, written to `<cache_dir>/<sha256 of teacher weights + texts>.npy` |
+
+Why not `keras.distillation.Distiller` (Keras 3.12+): it runs the teacher on every training step
+and feeds teacher and student the *same* input tensors, so it needs one shared tokenizer, cannot
+reuse teacher outputs across epochs, and returns a `Distiller` wrapper whose `fit` is Keras' (no
+raw strings, no bucketing). Here each model tokenizes raw strings with its own preprocessor, the
+teacher runs once per text set, and the student is a plain `TextClassifier`. The soft loss is
+Keras' own `LogitsDistillation` formula (softmax of logits / T, `keras.losses.kl_divergence`,
+times T²), written per example because the hard-label weight applies per example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from keras_ptft.recipes.text_classifier import text_classifier
+from keras_ptft.tasks.text_classifier import TextClassifier
+from keras_ptft.validation import check_labels
+
+# Probabilities are clipped before the log that turns them back into (shifted) logits.
+_EPSILON = 1e-7
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class SoftTargetLoss(keras.losses.Loss):
+    """Distillation loss over `distill`'s targets: `(batch, 2 * num_classes)` rows holding the
+    teacher's probabilities then a one-hot label (all zeros when the example is unlabeled).
+
+    Plain integer labels (a loaded student, trained again without its teacher) get cross-entropy.
+
+    Args:
+        num_classes: int. The number of classes.
+        temperature: float > 0. Softening temperature T.
+        alpha: float in [0, 1]. Weight of the hard-label cross-entropy on labeled examples.
+
+    Example:
+    ```python
+    loss = SoftTargetLoss(num_classes=2, temperature=2.0)
+    loss([[0.9, 0.1, 0.0, 0.0]], [[0.6, 0.4]])  # KL(tempered teacher || tempered student) * 4
+    ```
+    """
+
+    def __init__(self, num_classes: int, temperature: float = 2.0, alpha: float = 0.0, name="soft_target_loss",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = int(num_classes)
+        self.temperature = check_temperature(temperature)
+        self.alpha = check_alpha(alpha)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_pred = ops.cast(y_pred, "float32")
+        if y_true.shape[-1] != 2 * self.num_classes:
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        y_true = ops.cast(y_true, "float32")
+        teacher, hard = y_true[:, : self.num_classes], y_true[:, self.num_classes:]
+        soft_kl = keras.losses.kl_divergence(self.soften(teacher), self.soften(y_pred)) * self.temperature ** 2
+        labeled = ops.sum(hard, axis=-1)
+        cross_entropy = -ops.sum(hard * ops.log(ops.clip(y_pred, _EPSILON, 1.0)), axis=-1)
+        mixed = self.alpha * cross_entropy + (1.0 - self.alpha) * soft_kl
+        return labeled * mixed + (1.0 - labeled) * soft_kl
+
+    def soften(self, probabilities):
+        """`softmax(log p / T)`: the probabilities at temperature T."""
+        logits = keras.ops.log(keras.ops.clip(probabilities, _EPSILON, 1.0))
+        return keras.ops.softmax(logits / self.temperature, axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes, "temperature": self.temperature,
+                "alpha": self.alpha}
+
+
+@keras.saving.register_keras_serializable(package="keras_ptft")
+class SoftTargetAccuracy(keras.metrics.Mean):
+    """Accuracy of the student against the teacher's class (`against="teacher"`, the agreement)
+    or against the given labels (`against="labels"`, labeled examples only) on `distill`'s
+    targets; plain integer labels count as labels for both.
+
+    Args:
+        num_classes: int. The number of classes.
+        against: str. `"teacher"` or `"labels"`.
+    """
+
+    def __init__(self, num_classes: int, against: str = "teacher", name=None, **kwargs):
+        if against not in ("teacher", "labels"):
+            raise ValueError(f'`against` must be "teacher" or "labels", received against={against!r}.')
+        super().__init__(name=name or ("agreement" if against == "teacher" else "accuracy"), **kwargs)
+        self.num_classes, self.against = int(num_classes), against
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops = keras.ops
+        predicted = ops.argmax(y_pred, axis=-1)
+        if y_true.shape[-1] != 2 * self.num_classes:
+            reference, weight = ops.reshape(ops.cast(y_true, "int32"), (-1,)), None
+        elif self.against == "teacher":
+            reference, weight = ops.argmax(y_true[:, : self.num_classes], axis=-1), None
+        else:
+            hard = y_true[:, self.num_classes:]
+            reference, weight = ops.argmax(hard, axis=-1), ops.sum(hard, axis=-1)
+        matches = ops.cast(ops.equal(ops.cast(predicted, "int32"), ops.cast(reference, "int32")), "float32")
+        if sample_weight is not None:
+            weight = sample_weight if weight is None else weight * ops.reshape(sample_weight, (-1,))
+        return super().update_state(matches, sample_weight=weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes, "against": self.against}
+
+
+class TeacherTargets:
+    """The targets a distilled student trains on: the teacher's probabilities of the texts (computed
+    once per distinct text set and teacher weights; cached on disk with `cache_dir`) and the
+    one-hot labels when given. A `TextClassifier.target_source`.
+
+    Args:
+        teacher: the fine-tuned `TextClassifier` that labels the texts.
+        same_tokenizer: bool. Whether teacher and student share a tokenizer, which preprocessed
+            (token id) inputs need.
+        cache_dir: str or None. Folder of the `.npy` cache files.
+        batch_size: int. Batch size of the teacher's `predict`.
+    """
+
+    def __init__(self, teacher: TextClassifier, *, same_tokenizer: bool, cache_dir=None, batch_size: int = 64):
+        self.teacher, self.same_tokenizer = teacher, same_tokenizer
+        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self.batch_size = batch_size
+        self.teacher_calls = 0  # how many times the teacher ran (the cache's tests read it)
+        self._memory: dict[str, np.ndarray] = {}
+
+    def __call__(self, x, y=None) -> np.ndarray:
+        probabilities = self.probabilities(x)
+        hard = np.zeros_like(probabilities)
+        if y is not None:
+            labels = check_labels(y, self.teacher.num_classes, "y")
+            if len(labels) != len(probabilities):
+                raise ValueError(f"`y` has {len(labels)} labels for {len(probabilities)} examples in `x`.")
+            hard[np.arange(len(labels)), labels.reshape(-1)] = 1.0
+        return np.concatenate([probabilities, hard], axis=-1).astype("float32")
+
+    def probabilities(self, x) -> np.ndarray:
+        """The teacher's probabilities of `x`: from memory, from `cache_dir`, or computed now."""
+        if hasattr(x, "element_spec") or (hasattr(x, "shape") and not isinstance(x, np.ndarray)):
+            raise ValueError("Distillation needs `x` in memory (texts, text pairs or feature arrays), so the "
+                             f"teacher labels it once; received {type(x).__name__}.")
+        if isinstance(x, dict) and not self.same_tokenizer:
+            raise ValueError("`x` holds token ids, but teacher and student use different tokenizers (their "
+                             "vocabularies differ); pass raw strings, which each model tokenizes itself.")
+        key = self.digest(x)
+        if key in self._memory:
+            return self._memory[key]
+        path = None if self.cache_dir is None else os.path.join(self.cache_dir, f"{key}.npy")
+        if path is not None and os.path.exists(path):
+            probabilities = np.load(path)
+        else:
+            self.teacher_calls += 1
+            probabilities = np.asarray(self.teacher.predict(x, batch_size=self.batch_size, verbose=0), "float32")
+            if path is not None:
+                os.makedirs(self.cache_dir, exist_ok=True)
+                np.save(path + ".partial.npy", probabilities)  # atomic: a crash never leaves half a file
+                os.replace(path + ".partial.npy", path)
+        self._memory[key] = probabilities
+        return probabilities
+
+    def digest(self, x) -> str:
+        """SHA-256 of the teacher's weights and of the inputs: a changed teacher or text set never
+        reuses stale probabilities."""
+        digest = hashlib.sha256()
+        for variable in self.teacher.weights:
+            digest.update(variable.path.encode())
+            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
+        if isinstance(x, dict):
+            for name in sorted(x):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(np.asarray(x[name])).tobytes())
+        else:
+            digest.update(json.dumps([list(part) for part in x] if isinstance(x, tuple) else list(x),
+                                     ensure_ascii=False).encode())
+        return digest.hexdigest()
+
+
+def distill(
+    teacher: TextClassifier,
+    student_backbone_or_path: keras.Model | str | os.PathLike,
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.0,
+    cache_dir: str | os.PathLike | None = None,
+    label_names: Sequence[str] | None = None,
+    teacher_batch_size: int = 64,
+    **recipe_kwargs,
+) -> TextClassifier:
+    """A compiled student `TextClassifier` that learns a fine-tuned teacher's soft predictions.
+
+    The student is built by `kp.recipes.text_classifier` (same defaults, same keyword arguments)
+    with the teacher's classes, then compiled with `SoftTargetLoss` and two metrics:
+    `agreement` (with the teacher's class) and `accuracy` (with the labels, when given). Its
+    `fit` / `evaluate` take unlabeled texts, which the teacher labels, or `(texts, labels)`.
+    Each model tokenizes raw strings with its own preprocessor, so any two tokenizers work on raw
+    text; token-id inputs need the same vocabulary. The teacher runs once per distinct text set
+    (see the module docstring), not once per epoch. The result saves, loads and exports like any
+    classifier; to train it further on labels alone, set `student.target_source = None` and
+    `compile()` it again.
+
+    Args:
+        teacher: a fine-tuned `TextClassifier`.
+        student_backbone_or_path: the student's backbone, or the folder of one (as
+            `text_classifier` takes it; e.g. `Bert.from_size("mini", ...)` or a shallower copy
+            of the teacher's backbone).
+        temperature: float > 0. Softening temperature T of both distributions; the KL term is
+            multiplied by T².
+        alpha: float in [0, 1]. Weight of the hard-label cross-entropy on labeled examples (the
+            KL term gets `1 - alpha`); 0 learns from the teacher alone.
+        cache_dir: str or None. Folder where the teacher's probabilities are kept between runs,
+            keyed by a digest of the teacher's weights and the texts.
+        label_names: list of str or None. Must equal the teacher's if given (the student keeps
+            the teacher's classes).
+        teacher_batch_size: int. Batch size of the teacher's `predict`.
+        **recipe_kwargs: any `kp.recipes.text_classifier` argument (`vocabulary`,
+            `preprocessor`, `learning_rate`, `pooling`, ...), except `num_classes` and `loss`.
+
+    Returns:
+        The compiled student `TextClassifier`.
+
+    Example:
+    ```python
+    small = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocab))
+    student = kp.recipes.distill(teacher, small, vocabulary=vocab, temperature=2.0)
+    student.fit(unlabeled_texts, epochs=3)          # the teacher labels the texts once
+    student.evaluate(dev_texts, dev_labels)         # loss, accuracy, agreement
+    ```
+    """
+    if not isinstance(teacher, TextClassifier):
+        raise TypeError(f"`teacher` must be a fine-tuned TextClassifier, received {type(teacher).__name__}.")
+    temperature, alpha = check_temperature(temperature), check_alpha(alpha)
+    if isinstance(student_backbone_or_path, TextClassifier):
+        raise ValueError("`student_backbone_or_path` must be a backbone or its folder, not a classifier: the "
+                         "student gets the teacher's head and classes.")
+    for name in ("num_classes", "loss"):
+        if name in recipe_kwargs:
+            raise ValueError(f"`{name}` is set by distillation (the teacher's classes, SoftTargetLoss); drop it.")
+    if label_names is not None and list(label_names) != list(teacher.label_names or []):
+        raise ValueError(f"`label_names` must be the teacher's label names {teacher.label_names}, received "
+                         f"{list(label_names)}: a student cannot learn a different label set from this teacher.")
+    num_classes = teacher.num_classes
+    recipe_kwargs.setdefault("verbose", False)
+    student = text_classifier(student_backbone_or_path, num_classes, label_names=teacher.label_names,
+                              **recipe_kwargs)
+    student.compile(
+        optimizer=student.optimizer,
+        loss=SoftTargetLoss(num_classes, temperature=temperature, alpha=alpha),
+        metrics=[SoftTargetAccuracy(num_classes, "labels"), SoftTargetAccuracy(num_classes, "teacher")],
+    )
+    student.target_source = TeacherTargets(
+        teacher, same_tokenizer=_same_tokenizer(teacher.preprocessor, student.preprocessor), cache_dir=cache_dir,
+        batch_size=teacher_batch_size,
+    )
+    return student
+
+
+def check_temperature(temperature) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"`temperature` must be a number > 0, received temperature={temperature!r}.")
+    return float(temperature)
+
+
+def check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"`alpha` must be a number in [0, 1], received alpha={alpha!r}.")
+    return float(alpha)
+
+
+def _same_tokenizer(first, second) -> bool:
+    vocabulary = lambda p: getattr(p, "vocabulary", None) or getattr(getattr(p, "tokenizer", None), "vocabulary", None)  # noqa: E731
+    return (vocabulary(first) is not None and list(vocabulary(first)) == list(vocabulary(second) or [])
+            and getattr(first, "lowercase", None) == getattr(second, "lowercase", None))

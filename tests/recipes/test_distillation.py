@@ -1,0 +1,118 @@
+"""Distillation: the loss against NumPy, the student learns the teacher, the teacher's cache."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ptft as kp
+from keras_ptft.recipes.distillation import SoftTargetLoss
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(40)]
+RNG = np.random.default_rng(0)
+TEXTS = [" ".join(f"w{i}" for i in RNG.integers(0, 40, RNG.integers(2, 8))) for _ in range(48)]
+
+
+def tiny_bert(seed, hidden=16, layers=2):
+    keras.utils.set_random_seed(seed)
+    return kp.models.Bert(vocabulary_size=len(VOCAB), num_layers=layers, num_heads=2, hidden_dim=hidden,
+                          intermediate_dim=2 * hidden, max_sequence_length=12, dropout=0.0)
+
+
+def teacher():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = kp.recipes.text_classifier(tiny_bert(0, hidden=32), num_classes=3, vocabulary=VOCAB,
+                                           sequence_length=12, label_names=["a", "b", "c"], verbose=False)
+    # A teacher with confident, text-dependent predictions: a large random head.
+    kernel = model.output_dense.kernel
+    kernel.assign(keras.random.normal(kernel.shape, stddev=3.0, seed=1))
+    return model
+
+
+def test_loss_is_kl_times_t_squared_and_mixes_hard_labels():
+    teacher_p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    student_p = np.array([[0.5, 0.3, 0.2], [0.3, 0.3, 0.4]], "float32")
+    hard = np.array([[0, 0, 0], [0, 0, 1]], "float32")  # first row unlabeled
+    T, alpha = 3.0, 0.25
+
+    def soften(p):
+        z = np.log(p) / T
+        return np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+
+    kl = (soften(teacher_p) * np.log(soften(teacher_p) / soften(student_p))).sum(-1) * T * T
+    want = np.array([kl[0], alpha * -np.log(0.4) + (1 - alpha) * kl[1]]).mean()
+    loss = SoftTargetLoss(3, temperature=T, alpha=alpha)
+    got = float(loss(np.concatenate([teacher_p, hard], -1), student_p))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert kl[0] > 0.05  # the hand case is not trivially zero
+    # A loaded student trained on plain labels gets cross-entropy.
+    np.testing.assert_allclose(float(loss(np.array([0, 2]), student_p)), -np.log([0.5, 0.4]).mean(), rtol=1e-5)
+
+
+def test_student_learns_to_agree_with_the_teacher_from_unlabeled_texts():
+    big = teacher()
+    student = kp.recipes.distill(big, tiny_bert(5), vocabulary=VOCAB, sequence_length=12, temperature=2.0,
+                                 learning_rate=3e-3)
+    assert type(student) is kp.tasks.TextClassifier and student.label_names == ["a", "b", "c"]
+    want = big.predict(TEXTS, verbose=0).argmax(-1)
+    before = np.mean(student.predict(TEXTS, verbose=0).argmax(-1) == want)
+    history = student.fit(TEXTS, epochs=12, batch_size=16, verbose=0)
+    after = np.mean(student.predict(TEXTS, verbose=0).argmax(-1) == want)
+    assert after > before + 0.2 and after >= 0.75, (before, after)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert student.target_source.teacher_calls == 1  # twelve epochs, one teacher pass
+    agreement = student.evaluate(TEXTS, verbose=0, return_dict=True)["agreement"]
+    np.testing.assert_allclose(agreement, after, atol=1e-6)
+    accuracy = student.evaluate(TEXTS, want, verbose=0, return_dict=True)["accuracy"]
+    np.testing.assert_allclose(accuracy, after, atol=1e-6)
+
+
+def test_cache_is_reused_and_invalidated_when_the_teacher_changes(tmp_path):
+    big = teacher()
+    student = kp.recipes.distill(big, tiny_bert(5), vocabulary=VOCAB, sequence_length=12, cache_dir=tmp_path)
+    first = student.target_source.probabilities(TEXTS)
+    np.testing.assert_allclose(first, big.predict(TEXTS, verbose=0), atol=1e-6)
+    again = kp.recipes.distill(big, tiny_bert(6), vocabulary=VOCAB, sequence_length=12, cache_dir=tmp_path)
+    calls = []
+    big.predict = lambda *args, **kwargs: calls.append(1)  # the teacher must not run: the disk cache answers
+    np.testing.assert_array_equal(again.target_source.probabilities(TEXTS), first)
+    assert calls == [] and len(list(tmp_path.glob("*.npy"))) == 1
+    del big.predict
+    kernel = big.output_dense.kernel
+    kernel.assign(kernel * 0.5)
+    changed = again.target_source.probabilities(TEXTS)
+    assert again.target_source.teacher_calls == 1 and len(list(tmp_path.glob("*.npy"))) == 2
+    np.testing.assert_allclose(changed, big.predict(TEXTS, verbose=0), atol=1e-6)
+    assert again.target_source.probabilities(TEXTS[:5]).shape == (5, 3)  # other texts: another key
+
+
+def test_saved_student_loads_and_trains_on_plain_labels(tmp_path):
+    student = kp.recipes.distill(teacher(), tiny_bert(5), vocabulary=VOCAB, sequence_length=12)
+    student.fit(TEXTS[:8], [0, 1, 2, 0, 1, 2, 0, 1], epochs=1, verbose=0)
+    student.save(tmp_path / "student.keras")
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0), student.predict(TEXTS, verbose=0), atol=1e-6)
+    loaded.fit(TEXTS[:8], [0, 1, 2, 0, 1, 2, 0, 1], epochs=1, verbose=0)  # plain labels, no teacher
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"temperature": 0}, "`temperature` must be a number > 0"),
+    ({"temperature": -1.0}, "`temperature` must be a number > 0"),
+    ({"alpha": 1.5}, "`alpha` must be a number in \\[0, 1\\]"),
+    ({"label_names": ["x", "y", "z"]}, "`label_names` must be the teacher's"),
+    ({"num_classes": 2}, "`num_classes` is set by distillation"),
+])
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kp.recipes.distill(teacher(), tiny_bert(5), vocabulary=VOCAB, sequence_length=12, **kwargs)
+
+
+def test_token_ids_need_the_same_tokenizer():
+    other = VOCAB[:5] + [f"v{i}" for i in range(40)]
+    student = kp.recipes.distill(teacher(), tiny_bert(5), vocabulary=other, sequence_length=12)
+    features = {k: np.asarray(v) for k, v in student.preprocessor(TEXTS[:4]).items()}
+    with pytest.raises(ValueError, match="different tokenizers"):
+        student.fit(features, epochs=1, verbose=0)
+    student.fit(TEXTS[:4], epochs=1, verbose=0)  # raw strings: each model tokenizes itself
