@@ -14,6 +14,7 @@ from keras_ptft.training.callbacks import (  # noqa: F401
     LearningRateLogger,
     LearningRateWarmupDecay,
     MagnitudePruning,
+    TimeBudget,
 )
 
-__all__ = ["LearningRateLogger", "LearningRateWarmupDecay", "GradualUnfreezing", "MagnitudePruning"]
+__all__ = ["LearningRateLogger", "LearningRateWarmupDecay", "GradualUnfreezing", "MagnitudePruning", "TimeBudget"]
