@@ -14,6 +14,7 @@ from typing import Sequence
 
 import keras
 
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.models.presets import load_backbone, load_tokenizer
 from keras_ptft.tasks.sentence_embedder import InBatchContrastiveLoss, InBatchSimilarity, SentenceEmbedder  # noqa: F401
 from keras_ptft.training.optimization import make_adamw
@@ -32,6 +33,7 @@ def sentence_embedder(
     checkpoint_dir: str | os.PathLike | None = None,
     monitor: str | None = None,
     seed: int | None = None,
+    bucketing: bool | int | Sequence[int] = True,
     **compile_kwargs,
 ) -> SentenceEmbedder:
     """A compiled `SentenceEmbedder`: `encode()` texts now, or `fit()` on text pairs first.
@@ -51,6 +53,8 @@ def sentence_embedder(
         checkpoint_dir: str or None. Makes `fit` resumable there and keeps the best model.
         monitor: str or None. Metric of the best model.
         seed: int or None. Seed of the shuffling.
+        bucketing: bool, int or list of int. Length-bucketed `fit` and length-sorted `encode`
+            (see `SentenceEmbedder`); False for fixed padding to `sequence_length`.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -61,6 +65,8 @@ def sentence_embedder(
     ```
     """
     from keras_ptft.convert.huggingface import Converted, from_huggingface
+
+    check_bucketing(bucketing)  # refused before any model is loaded
 
     if isinstance(source, (str, os.PathLike)):
         source = os.fspath(source)
@@ -97,6 +103,6 @@ def sentence_embedder(
     embedder = SentenceEmbedder(backbone, preprocessor, normalize=normalize, scale=scale)
     compile_kwargs.setdefault("optimizer", make_adamw(learning_rate, weight_decay=weight_decay))
     embedder.compile(**compile_kwargs)
-    embedder.set_run_options(checkpoint_dir, monitor, seed)
+    embedder.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
     return embedder
 

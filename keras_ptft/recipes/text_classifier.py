@@ -116,8 +116,8 @@ def text_classifier(
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
         bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding: True
             (4 buckets from the data's length quantiles), a number of buckets, explicit bucket
-            lengths, or False for fixed padding to `sequence_length`. Text pairs keep fixed
-            padding for now.
+            lengths, or False for fixed padding to `sequence_length`. Text pairs are bucketed on
+            their packed length.
         verbose: bool. Print the trainable-parameter count.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
