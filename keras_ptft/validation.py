@@ -37,6 +37,7 @@ import numpy as np
 __all__ = [
     "check_texts",
     "check_text_pairs",
+    "check_text_dataset",
     "check_images",
     "check_num_classes",
     "check_labels",
@@ -114,6 +115,26 @@ def check_text_pairs(pairs: Any, argument: str, allow_empty: bool = False) -> tu
     seconds = check_texts(pairs[1], f"{argument}[1]", allow_empty)
     check_same_length(firsts, seconds, f"{argument}[0]", f"{argument}[1]")
     return firsts, seconds
+
+
+def check_text_dataset(dataset) -> None:
+    """Refuses a `tf.data.Dataset` whose inputs are neither strings nor preprocessed feature dicts
+    (a dataset of token ids or numbers would otherwise fail deep inside the tokenizer).
+
+    Example:
+    ```python
+    check_text_dataset(tf.data.Dataset.from_tensor_slices((["a", "b"], [0, 1])))  # passes
+    ```
+    """
+    spec = dataset.element_spec
+    inputs = spec[0] if isinstance(spec, tuple) else spec
+    dtype = getattr(inputs, "dtype", None)
+    if isinstance(inputs, dict) or isinstance(inputs, tuple) or dtype is None or dtype.name == "string":
+        return  # strings, text pairs or preprocessed features
+    raise ValueError(
+        "`x` must be a tf.data.Dataset of strings (or of `(strings, labels)`), or of preprocessed "
+        f"feature dicts; the dataset yields {dtype.name} tensors of shape {inputs.shape} as inputs."
+    )
 
 
 def check_images(images: Any, image_shape: Sequence[int], argument: str, allow_empty: bool = False) -> None:

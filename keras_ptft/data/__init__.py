@@ -31,16 +31,20 @@ from keras_ptft.data.shared import shared_data_dir
 __all__ += ["shared_data_dir"]
 from keras_ptft.data.bucketing import (
     batch_shapes,
+    boundaries_for,
     bucket_boundaries,
+    bucketed_arrays,
     bucketed_batches,
     check_bucketing,
     example_lengths,
     length_sorted_batches,
+    merge_small_buckets,
     preprocessed_examples,
     restore_order,
 )
 __all__ += ["batch_shapes", "bucket_boundaries", "bucketed_batches", "check_bucketing", "example_lengths",
-            "length_sorted_batches", "preprocessed_examples", "restore_order"]
+            "length_sorted_batches", "preprocessed_examples", "restore_order", "boundaries_for",
+            "merge_small_buckets", "bucketed_arrays"]
 from keras_ptft.data.packing import masked_lm_examples, pack_for_causal_lm, pack_for_masked_lm
 __all__ += ["masked_lm_examples", "pack_for_causal_lm", "pack_for_masked_lm"]
 from keras_ptft.data.conll import read_conll

@@ -148,6 +148,59 @@ def check_bucketing(bucketing) -> bool | int | list[int]:
     )
 
 
+def boundaries_for(bucketing, lengths, max_length: int | None = None) -> list[int]:
+    """The bucket lengths a checked `bucketing` (`check_bucketing`) asks for on these lengths.
+
+    Args:
+        bucketing: a number of buckets (from the data's quantiles, `bucket_boundaries`) or a
+            list / tuple of explicit bucket lengths (returned as they are).
+        lengths: 1-D int array. The examples' real lengths.
+        max_length: int or None. The preprocessor's `sequence_length`.
+
+    Example:
+    ```python
+    boundaries_for(2, [3, 5, 20], max_length=32)  # [8, 24]
+    ```
+    """
+    if isinstance(bucketing, (list, tuple)):
+        return list(bucketing)
+    return bucket_boundaries(np.maximum(np.asarray(lengths), 1), num_buckets=bucketing, max_length=max_length)
+
+
+def merge_small_buckets(boundaries: Sequence[int], lengths, min_size: int) -> list[int]:
+    """Drops every bucket length that would hold fewer than `min_size` examples; its examples go
+    to the next longer bucket (the longest bucket always stays).
+
+    With `drop_remainder=True` a bucket smaller than one batch would lose all its examples; a
+    contrastive task (in-batch negatives want full batches) merges them upward instead.
+
+    Args:
+        boundaries: list of int. Bucket lengths.
+        lengths: 1-D int array. The examples' real lengths.
+        min_size: int. The fewest examples a bucket may hold, e.g. the batch size.
+
+    Example:
+    ```python
+    merge_small_buckets([8, 16, 32], [3, 4, 10, 11, 30, 31], min_size=2)  # [8, 16, 32]
+    merge_small_buckets([8, 16, 32], [3, 10, 11, 30, 31], min_size=2)     # [16, 32]
+    merge_small_buckets([8, 16, 32], [3, 4, 10, 11, 30], min_size=2)      # [8, 32]
+    ```
+    """
+    boundaries = _check_boundaries(boundaries)
+    lengths = np.asarray(lengths)
+    kept, start = [], 0
+    for index, boundary in enumerate(boundaries):
+        count = int(np.sum((lengths > start) & (lengths <= boundary)))
+        if count >= min_size or index == len(boundaries) - 1:
+            kept.append(boundary)
+            start = boundary
+    # A small longest bucket has nowhere longer to go: it joins the one below instead (else its
+    # examples, the longest of the data, would never fill a batch).
+    while len(kept) > 1 and np.sum(lengths > kept[-2]) < min_size:
+        del kept[-2]
+    return kept
+
+
 def example_lengths(dataset: tf.data.Dataset) -> np.ndarray:
     """The number of real tokens of every example of a dataset of unbatched preprocessed examples.
 
@@ -237,7 +290,8 @@ def bucketed_batches(
     _check_examples(dataset)
     boundaries = _check_boundaries(boundaries)
     batch_size = _check_positive_int(batch_size, "batch_size")
-    padded_length = _features_spec(dataset)[LENGTH_KEY].shape[0]
+    features_spec = _features_spec(dataset)
+    padded_length = features_spec[_mask_keys(features_spec)[0]].shape[0]
     bucket_lengths = tf.constant(boundaries, tf.int64)
 
     if shuffle:
@@ -287,6 +341,58 @@ def bucketed_batches(
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
+def bucketed_arrays(
+    x: dict,
+    y=None,
+    sample_weight=None,
+    batch_size: int = 32,
+    bucketing=DEFAULT_NUM_BUCKETS,
+    max_length: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """`bucketed_batches` for examples already tokenized into arrays (one example per row).
+
+    Args:
+        x: dict of arrays `(num_examples, sequence_length)`, holding `"padding_mask"` (or one per
+            side of a pair model: `"anchor_padding_mask"`, `"positive_padding_mask"`).
+        y, sample_weight: arrays with one row per example, or None; per-token ones (a causal
+            LM's next tokens and loss weights) are cut with the features.
+        batch_size: int. Examples per batch.
+        bucketing: a checked `bucketing` (`check_bucketing`): a number of buckets or bucket lengths.
+        max_length: int or None. The preprocessor's `sequence_length`.
+        shuffle, seed: as in `bucketed_batches`.
+        drop_remainder: bool. Drop each bucket's last partial batch; buckets too small for one
+            batch are merged first (`merge_small_buckets`), so no bucket loses all its examples.
+
+    Returns:
+        A `tf.data.Dataset` of `x`, `(x, y)` or `(x, y, sample_weight)` batches with a known length.
+
+    Example:
+    ```python
+    import numpy as np
+
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]] * 4)
+    batches = kp.data.bucketed_arrays({"token_ids": mask * 5, "padding_mask": mask}, batch_size=2,
+                                      bucketing=[2, 4])
+    sorted({x["token_ids"].shape for x in batches.as_numpy_iterator()})  # [(2, 2), (2, 4)]
+    ```
+    """
+    features = {key: np.asarray(value) for key, value in x.items()}
+    keys = _mask_keys(features)
+    if not keys:
+        raise ValueError(f"`x` must be a dict holding {LENGTH_KEY!r}, received keys {sorted(features)}.")
+    lengths = np.max([features[key].astype(bool).sum(axis=1) for key in keys], axis=0)
+    boundaries = boundaries_for(bucketing, lengths, max_length)
+    if drop_remainder:
+        boundaries = merge_small_buckets(boundaries, lengths, batch_size)
+    columns = [features] + [np.asarray(v) for v in (y, sample_weight) if v is not None]
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(columns) if len(columns) > 1 else features)
+    return bucketed_batches(dataset, batch_size, boundaries, shuffle=shuffle, seed=seed,
+                            drop_remainder=drop_remainder, lengths=lengths)
+
+
 def preprocessed_examples(
     x,
     preprocessor,
@@ -300,8 +406,9 @@ def preprocessed_examples(
     text at a time) and then unbatched, so bucketing can regroup them by length.
 
     Args:
-        x: the texts: a list or 1-D NumPy array of str, or a `tf.data.Dataset` yielding strings
-            or `(strings, y)` / `(strings, y, sample_weight)`, batched or not.
+        x: the texts: a list or 1-D NumPy array of str, a pair of equally long lists (text
+            pairs, packed by the preprocessor into one example), or a `tf.data.Dataset` yielding
+            strings or `(strings, y)` / `(strings, y, sample_weight)`, batched or not.
         preprocessor: a callable `preprocessor(texts, y, sample_weight)` returning
             `features` / `(features, y[, sample_weight])` with a `"padding_mask"`, e.g.
             `kp.data.BertPreprocessor` or a keras-hub text classifier preprocessor.
@@ -330,21 +437,19 @@ def preprocessed_examples(
             raise ValueError("`y` and `sample_weight` must be None when `x` is a tf.data.Dataset (it carries its own).")
         dataset = x
     else:
-        if isinstance(x, (str, bytes)):
-            x = [x]
-        array = np.asarray(x) if isinstance(x, (list, tuple, np.ndarray)) else None
-        if array is None or array.ndim != 1 or (array.size and array.dtype.kind not in "USO"):
-            raise ValueError(f"`x` must be {expected}, received {type(x).__name__} {x!r:.100}.")
-        # The original items, not `array`'s: NumPy would quietly turn a stray 7 into "7".
-        for index, text in enumerate(x if isinstance(x, (list, tuple)) else array.tolist()):
-            if not isinstance(text, (str, bytes)):
-                raise ValueError(
-                    f"`x` must be {expected}, received {text!r:.100} of type {type(text).__name__} at index {index}."
-                )
-        if array.size == 0:
-            raise ValueError("`x` must hold at least one text, received an empty sequence.")
-        columns = [list(array.tolist())] + [v for v in (y, sample_weight) if v is not None]
+        pair = isinstance(x, tuple) and len(x) == 2 and not isinstance(x[0], (str, bytes))
+        texts = [_checked_strings(part, f"x[{side}]" if pair else "x", expected)
+                 for side, part in enumerate(x if pair else (x,))]
+        if pair and len(texts[0]) != len(texts[1]):
+            raise ValueError(
+                f"`x` must be a pair of equally long lists of str, received {len(texts[0])} and {len(texts[1])} texts."
+            )
+        columns = [tuple(texts) if pair else texts[0]] + [v for v in (y, sample_weight) if v is not None]
         dataset = tf.data.Dataset.from_tensor_slices(tuple(columns) if len(columns) > 1 else columns[0])
+        if pair:  # already checked, and the first element of a pair's spec is itself a tuple
+            if len(columns) == 1:  # `map` would hand the two sides over as `x` and `y`
+                return dataset.batch(batch_size).map(lambda a, b: preprocessor((a, b))).unbatch()
+            return dataset.batch(batch_size).map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     spec = dataset.element_spec
     text_spec = spec[0] if isinstance(spec, tuple) else spec
     if not isinstance(text_spec, tf.TensorSpec) or text_spec.dtype != tf.string or text_spec.shape.rank not in (0, 1):
@@ -391,18 +496,18 @@ def length_sorted_batches(
     # with a model: kp.data.restore_order(model.predict(batches), order)
     ```
     """
-    if not isinstance(features, dict) or LENGTH_KEY not in features:
+    if not isinstance(features, dict) or not _mask_keys(features):
         raise ValueError(
             f"`features` must be a dict holding {LENGTH_KEY!r}, received "
             f"{type(features).__name__}{'' if not isinstance(features, dict) else ' with keys ' + str(sorted(features))}."
         )
     batch_size = _check_positive_int(batch_size, "batch_size")
     features = {key: np.asarray(value) for key, value in features.items()}
-    mask = features[LENGTH_KEY]
-    if mask.ndim != 2:
-        raise ValueError(f"`features[{LENGTH_KEY!r}]` must be 2-D, received shape {mask.shape}.")
-    num_examples, padded_length = mask.shape
-    lengths = mask.astype(bool).sum(axis=1)
+    masks = [features[key] for key in _mask_keys(features)]
+    if any(mask.ndim != 2 or mask.shape != masks[0].shape for mask in masks):
+        raise ValueError(f"`features[{LENGTH_KEY!r}]` must be 2-D, received shape {masks[0].shape}.")
+    num_examples, padded_length = masks[0].shape
+    lengths = np.max([mask.astype(bool).sum(axis=1) for mask in masks], axis=0)
     if boundaries is None:
         boundaries = bucket_boundaries(np.maximum(lengths, 1), max_length=padded_length)
     boundaries = _check_boundaries(boundaries)
@@ -463,8 +568,35 @@ def restore_order(outputs, order: np.ndarray):
     return outputs[inverse]
 
 
+def _checked_strings(x, argument: str, expected: str) -> list:
+    """`x` as a non-empty list of str, or a ValueError naming `argument`."""
+    if isinstance(x, (str, bytes)):
+        x = [x]
+    array = np.asarray(x) if isinstance(x, (list, tuple, np.ndarray)) else None
+    if array is None or array.ndim != 1 or (array.size and array.dtype.kind not in "USO"):
+        raise ValueError(f"`{argument}` must be {expected}, received {type(x).__name__} {x!r:.100}.")
+    # The original items, not `array`'s: NumPy would quietly turn a stray 7 into "7".
+    for index, text in enumerate(x if isinstance(x, (list, tuple)) else array.tolist()):
+        if not isinstance(text, (str, bytes)):
+            raise ValueError(
+                f"`{argument}` must be {expected}, received {text!r:.100} of type {type(text).__name__} at index {index}."
+            )
+    if array.size == 0:
+        raise ValueError(f"`{argument}` must hold at least one text, received an empty sequence.")
+    return list(array.tolist())
+
+
+def _mask_keys(features) -> list[str]:
+    """The padding masks of an example: `"padding_mask"`, or one per side of a pair model's inputs
+    (`"anchor_padding_mask"`, `"positive_padding_mask"`)."""
+    return sorted(key for key in features if key == LENGTH_KEY or key.endswith("_" + LENGTH_KEY))
+
+
 def _length(features):
-    return tf.reduce_sum(tf.cast(tf.not_equal(features[LENGTH_KEY], 0), tf.int32))
+    # A pair model's example is as long as its longer side: one cut must keep both.
+    return tf.reduce_max(
+        [tf.reduce_sum(tf.cast(tf.not_equal(features[key], 0), tf.int32)) for key in _mask_keys(features)]
+    )
 
 
 def _cut(batch, length, padded_length):
@@ -491,18 +623,18 @@ def _check_examples(dataset) -> None:
         )
     spec = dataset.element_spec
     features = _features_spec(dataset)
-    if not isinstance(features, dict) or LENGTH_KEY not in features:
+    if not isinstance(features, dict) or not _mask_keys(features):
         raise ValueError(
             f"`dataset` must yield a dict of features holding {LENGTH_KEY!r} (optionally with labels "
             f"and sample weights), received elements of spec {spec}. Map a preprocessor over the "
             "texts first."
         )
-    rank = features[LENGTH_KEY].shape.rank
-    if rank != 1 or features[LENGTH_KEY].shape[0] is None:
+    shapes = {tuple(features[key].shape) for key in _mask_keys(features)}
+    shape = features[_mask_keys(features)[0]].shape
+    if shape.rank != 1 or shape[0] is None or len(shapes) > 1:
         raise ValueError(
             f"`dataset` must yield unbatched examples padded to one length (a {LENGTH_KEY!r} of shape "
-            f"(sequence_length,)), received shape {features[LENGTH_KEY].shape}; `.unbatch()` a "
-            "batched dataset first."
+            f"(sequence_length,)), received shape {shape}; `.unbatch()` a batched dataset first."
         )
 
 

@@ -14,6 +14,7 @@ from typing import Sequence
 import keras
 
 from keras_ptft.convert.huggingface import Converted
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.recipes.text_classifier import resolve_backbone, resolve_pooling
 from keras_ptft.tasks.sentence_embedder import InBatchContrastiveLoss, InBatchSimilarity, SentenceEmbedder  # noqa: F401
 from keras_ptft.training.optimization import make_adamw
@@ -34,6 +35,7 @@ def sentence_embedder(
     monitor: str | None = None,
     seed: int | None = None,
     distribution=None,
+    bucketing: bool | int | Sequence[int] = True,
     **compile_kwargs,
 ) -> SentenceEmbedder:
     """A compiled `SentenceEmbedder`: `encode()` texts now, or `fit()` on text pairs first.
@@ -59,6 +61,8 @@ def sentence_embedder(
         seed: int or None. Seed of the shuffling.
         distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
             to the task (`keras_ptft.training.distribution`).
+        bucketing: bool, int or list of int. Length-bucketed `fit` and length-sorted `encode`
+            (see `SentenceEmbedder`); False for fixed padding to `sequence_length`.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -68,6 +72,8 @@ def sentence_embedder(
     embedder.encode(["a cat"]).shape  # (1, 384)
     ```
     """
+    check_bucketing(bucketing)  # refused before any model is loaded
+
     if isinstance(source, Converted):
         preprocessor = preprocessor or source.preprocessor
     backbone_or_path = source.backbone if isinstance(source, Converted) else source
@@ -77,5 +83,5 @@ def sentence_embedder(
                                 distribution=distribution)
     compile_kwargs.setdefault("optimizer", make_adamw(learning_rate, weight_decay=weight_decay))
     embedder.compile(**compile_kwargs)
-    embedder.set_run_options(checkpoint_dir, monitor, seed)
+    embedder.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
     return embedder

@@ -117,8 +117,8 @@ def text_classifier(
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
         bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding: True
             (4 buckets from the data's length quantiles), a number of buckets, explicit bucket
-            lengths, or False for fixed padding to `sequence_length`. Text pairs keep fixed
-            padding for now.
+            lengths, or False for fixed padding to `sequence_length`. Text pairs are bucketed on
+            their packed length.
         distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
             to the task (`keras_ptft.training.distribution`).
         verbose: bool. Print the trainable-parameter count.

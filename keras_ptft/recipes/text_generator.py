@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import keras
 
@@ -22,6 +23,7 @@ def text_generator(
     monitor: str | None = None,
     seed: int | None = None,
     distribution=None,
+    bucketing: bool | int | Sequence[int] = True,
 ) -> CausalLM:
     """Returns a compiled `CausalLM` ready to fine-tune with `fit()`.
 
@@ -46,6 +48,9 @@ def text_generator(
         seed: int or None. Seed of the shuffling.
         distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
             to the task (`keras_ptft.training.distribution`).
+        bucketing: bool, int or list of int. Prompt/response pairs (one per row) are batched by
+            length bucket, each batch cut to its bucket's length (see `CausalLM`); False pads
+            every row to `sequence_length`.
 
     Example:
     ```python
@@ -65,7 +70,8 @@ def text_generator(
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
-    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length, seed=seed, distribution=distribution)
+    generator = CausalLM(backbone, tokenizer, sequence_length=sequence_length, seed=seed, distribution=distribution,
+                         bucketing=bucketing)
     generator.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
     generator.set_run_options(checkpoint_dir, monitor)
     return generator

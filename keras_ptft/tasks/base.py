@@ -35,6 +35,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.training.checkpoints import add_checkpoint_callbacks, check_checkpoint_dir
 from keras_ptft.training.distribution import (
     check_global_batch_size,
@@ -227,6 +228,33 @@ def _remade(optimizer):
 
 
 TrainingMixin.compile = _compile_in_scope(TrainingMixin.compile)
+
+
+class BucketingOption:
+    """The `bucketing` run option of a task with length-bucketed batches (see `make_batches`).
+
+    Mixed in before `TrainingMixin` / `Task`. `bucketing` is False (fixed padding to the
+    preprocessor's `sequence_length`), a number of buckets (from the data's length quantiles,
+    `keras_ptft.data.bucket_boundaries`) or a tuple of bucket lengths; `set_run_options` sets it
+    like `seed`, so it is not in `get_config`.
+
+    Example:
+    ```python
+    classifier.set_run_options(bucketing=False)  # fixed padding from now on
+    ```
+    """
+
+    #: False, a number of buckets or a tuple of bucket lengths (`keras_ptft.data.check_bucketing`).
+    bucketing = check_bucketing(True)
+
+    def set_run_options(self, checkpoint_dir=None, monitor=None, seed=None, bucketing=None) -> None:
+        """As `TrainingMixin.set_run_options`, plus `bucketing`: True, False, a number of buckets or
+        a list of bucket lengths; None leaves it unchanged. A run option, not in `get_config`."""
+        checked = None if bucketing is None else check_bucketing(bucketing)
+        super().set_run_options(checkpoint_dir, monitor, seed)
+        if checked is not None:
+            # A tuple: Keras would wrap a list attribute in its tracking type.
+            self.bucketing = tuple(checked) if isinstance(checked, list) else checked
 
 
 class Task(TrainingMixin, keras_hub.models.Task):

@@ -10,20 +10,21 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.data.bucketing import bucketed_arrays, check_bucketing
 from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
 from keras_ptft.data.packing import pack_for_causal_lm
 from keras_ptft.models.gpt import GPT
-from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.tasks.base import BucketingOption, TrainingMixin
 from keras_ptft.tasks.masked_lm import check_packing, is_text_corpus, shuffled_documents
 from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
-from keras_ptft.validation import check_sequence_length, check_texts
+from keras_ptft.validation import check_sequence_length, check_text_dataset, check_texts
 
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam")
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
+class CausalLM(BucketingOption, TrainingMixin, keras_hub.models.GPT2CausalLM):
     """Next-token prediction on raw strings, and `generate()` with a key/value cache.
 
     A thin layer over keras-hub's `CausalLM` machinery: the GPT backbone shares GPT-2's layer
@@ -61,6 +62,12 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
             document per row, with the start token, padded to `sequence_length`. `{"prompts",
             "responses"}` pairs, validation, `evaluate` and `perplexity` always use one example per
             row. A run option like `seed`: not saved with the model.
+        bucketing: bool, int or list of int. How the examples kept one per row (prompt/response
+            pairs, `packing=False`, validation, `evaluate`, `perplexity`) are batched: True (the
+            default) groups them into length buckets from the data's own quantiles, each batch cut
+            to its bucket's length (`keras_ptft.data.bucketed_arrays`; only right padding, whose
+            loss weight is 0, is dropped); a number of buckets or explicit bucket lengths; False
+            pads every row to `sequence_length`. A run option: not saved with the model.
 
     Example:
     ```python
@@ -89,8 +96,10 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
         monitor: str | None = None,
         seed: int | None = None,
         packing: bool = True,
+        bucketing: bool | int | Sequence[int] = True,
         **kwargs,
     ):
+        bucketing = check_bucketing(bucketing)
         if preprocessor is None and tokenizer is not None:
             sequence_length = check_sequence_length(sequence_length, backbone, minimum=2)
             preprocessor = CausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
@@ -105,7 +114,7 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
         # A property of this training run, not of the model: not in `get_config`.
-        self.set_run_options(checkpoint_dir, monitor, seed)
+        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
         self.packing = check_packing(packing)
 
     def compile(
@@ -154,6 +163,8 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         if isinstance(x, (str, list, tuple, np.ndarray)):
             x = check_texts(x, "x", allow_empty=True)
+        elif hasattr(x, "element_spec"):
+            check_text_dataset(x)
         return x, y, sample_weight
 
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
@@ -166,6 +177,9 @@ class CausalLM(TrainingMixin, keras_hub.models.GPT2CausalLM):
             import tensorflow as tf
 
             x, y, sample_weight = self.tokenize(x)
+            if self.bucketing:
+                return bucketed_arrays(x, y, sample_weight, batch_size or 32, self.bucketing,
+                                       self.preprocessor.sequence_length, shuffle=shuffle, seed=self.seed)
             dataset = shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle)
             return dataset.prefetch(tf.data.AUTOTUNE)
         return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)

@@ -11,16 +11,17 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_ptft.data.bucketing import boundaries_for, check_bucketing, length_sorted_batches, restore_order
 from keras_ptft.data.packing import masked_lm_examples, pack_for_masked_lm
-from keras_ptft.tasks.base import TrainingMixin
+from keras_ptft.tasks.base import BucketingOption, TrainingMixin
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
-from keras_ptft.validation import check_sequence_length, check_texts
+from keras_ptft.validation import check_sequence_length, check_text_dataset, check_texts
 
 MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
+class MaskedLM(BucketingOption, TrainingMixin, keras_hub.models.MaskedLM):
     """Masked-LM pretraining of a BERT-style backbone on raw strings.
 
     Each batch is tokenized and masked on the fly inside `tf.data` (keras-hub's
@@ -55,6 +56,10 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
             is padding; documents are reshuffled before packing every epoch. False: one document per
             row, truncated/padded to `sequence_length`. Validation, `evaluate` and `predict` always
             use one document per row. A run option like `seed`: not saved with the model.
+        bucketing: bool, int or list of int. `fill_mask` and `score_candidates` sort their texts
+            by length and run each batch cut to a length bucket (True: 4 buckets from the texts'
+            own lengths; or a number of buckets, or bucket lengths), returning results in the
+            caller's order; False pads every text to `sequence_length`. A run option: not saved.
 
     Example:
     ```python
@@ -82,8 +87,10 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         monitor: str | None = None,
         seed: int | None = None,
         packing: bool = True,
+        bucketing: bool | int | Sequence[int] = True,
         **kwargs,
     ):
+        bucketing = check_bucketing(bucketing)
         if preprocessor is None:
             if vocabulary is None:
                 raise ValueError(
@@ -132,7 +139,7 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Training run === (a property of this run, not of the model: not in `get_config`)
-        self.set_run_options(checkpoint_dir, monitor, seed)
+        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
         self.packing = check_packing(packing)
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
@@ -155,6 +162,8 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         if isinstance(x, (str, list, tuple, np.ndarray)):
             x = check_texts(x, "x", allow_empty=True)
+        elif hasattr(x, "element_spec"):
+            check_text_dataset(x)
         return x, y, sample_weight
 
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
@@ -315,28 +324,30 @@ class MaskedLM(TrainingMixin, keras_hub.models.MaskedLM):
         length = self.sequence_length
         width = max(len(p) for p in positions)
         pad = self.preprocessor.tokenizer.pad_token_id
+        token_ids = np.full((len(sequences), length), pad, "int32")
+        mask_positions = np.zeros((len(sequences), width), "int32")
+        for row, (ids, pos) in enumerate(zip(sequences, positions)):
+            token_ids[row, : len(ids)] = ids
+            mask_positions[row, : len(pos)] = pos
+        features = {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
+                    "padding_mask": (token_ids != pad).astype("int32"), "mask_positions": mask_positions}
+        order = None
+        if self.bucketing:
+            lengths = np.array([len(ids) for ids in sequences])
+            batches, order = length_sorted_batches(features, batch_size,
+                                                   boundaries_for(self.bucketing, lengths, length))
+            batches = batches.as_numpy_iterator()
+        else:
+            batches = ({key: value[start : start + batch_size] for key, value in features.items()}
+                       for start in range(0, len(sequences), batch_size))
         outputs = []
-        for start in range(0, len(sequences), batch_size):
-            chunk = sequences[start : start + batch_size]
-            chunk_positions = positions[start : start + batch_size]
-            token_ids = np.full((len(chunk), length), pad, "int32")
-            mask_positions = np.zeros((len(chunk), width), "int32")
-            for row, (ids, pos) in enumerate(zip(chunk, chunk_positions)):
-                token_ids[row, : len(ids)] = ids
-                mask_positions[row, : len(pos)] = pos
-            logits = self(
-                {
-                    "token_ids": token_ids,
-                    "segment_ids": np.zeros_like(token_ids),
-                    "padding_mask": (token_ids != pad).astype("int32"),
-                    "mask_positions": mask_positions,
-                },
-                training=False,
-            )
-            logits = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))
-            log_probs = logits - _logsumexp(logits)
-            outputs.extend(lp[: len(pos)] for lp, pos in zip(log_probs, chunk_positions))
-        return outputs
+        for batch in batches:
+            logits = keras.ops.convert_to_numpy(keras.ops.cast(self(batch, training=False), "float32"))
+            outputs.append(logits - _logsumexp(logits))
+        log_probs = np.concatenate(outputs)
+        if order is not None:
+            log_probs = restore_order(log_probs, order)
+        return [lp[: len(pos)] for lp, pos in zip(log_probs, positions)]
 
 
 def check_packing(packing) -> bool:

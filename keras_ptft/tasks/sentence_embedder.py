@@ -14,8 +14,15 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from keras_ptft.data.bucketing import (
+    boundaries_for,
+    bucketed_arrays,
+    check_bucketing,
+    length_sorted_batches,
+    restore_order,
+)
 from keras_ptft.models.bert import Bert
-from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.base import BucketingOption, Task
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.validation import check_text_pairs, check_texts
 
@@ -58,7 +65,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class SentenceEmbedder(Task):
+class SentenceEmbedder(BucketingOption, Task):
     """Text pairs in, in-batch similarity logits out; `encode` gives the sentence embeddings.
 
     The model itself is the contrastive trainer: its inputs are the preprocessed anchor and
@@ -78,9 +85,15 @@ class SentenceEmbedder(Task):
         checkpoint_dir: str or None. Makes `fit` resumable there. Not saved with the model.
         monitor: str or None. Metric of the best model.
         seed: int or None. Seed of the shuffling.
+        bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding, as in
+            `TextClassifier`: `fit` groups the pairs by the longer side's length (each batch cut
+            to its bucket), `encode` sorts the texts by length and returns them in the caller's
+            order. False restores fixed padding to `sequence_length`. Not saved with the model.
 
     `fit(x=(anchors, positives), batch_size=32)` reshuffles the pairs every epoch and drops the
-    last partial batch, so every anchor sees `batch_size - 1` negatives.
+    last partial batch (of each bucket), so every anchor sees `batch_size - 1` negatives; a
+    bucket too small for one batch is merged into the next longer one. Bucketed batches hold
+    pairs of similar length, so length is no cue to tell a positive from the negatives.
 
     Example:
     ```python
@@ -92,10 +105,12 @@ class SentenceEmbedder(Task):
     backbone_cls = Bert
 
     def __init__(self, backbone: keras.Model, preprocessor: keras.layers.Layer, normalize: bool = True,
-                 scale: float = 20.0, pooling: str = "mean", checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
-                 seed: int | None = None, **kwargs):
+                 scale: float = 20.0, pooling: str = "mean", checkpoint_dir: str | os.PathLike | None = None,
+                 monitor: str | None = None, seed: int | None = None, bucketing: bool | int | Sequence[int] = True,
+                 **kwargs):
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, received pooling={pooling!r}.")
+        bucketing = check_bucketing(bucketing)
         # === Config === (set first: `Task.__init__` compiles)
         self.pooling = pooling
         self.normalize = bool(normalize)
@@ -124,7 +139,7 @@ class SentenceEmbedder(Task):
         positives = encoder({key: inputs[f"positive_{key}"] for key in _FEATURES})
         super().__init__(inputs=inputs, outputs=similarity(anchors, positives), **kwargs)
         # === Training run === (not in `get_config`)
-        self.set_run_options(checkpoint_dir, monitor, seed)
+        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
 
     def compile(self, optimizer="auto", loss="auto", **kwargs):
         """Compiles with AdamW (lr 2e-5, weight decay 0.01) and the in-batch contrastive loss."""
@@ -146,11 +161,19 @@ class SentenceEmbedder(Task):
         texts = check_texts(texts, "texts", allow_empty=True)
         if not texts:
             return np.zeros((0, self.encoder.output_shape[-1]), "float32")
-        outputs = []
-        for start in range(0, len(texts), batch_size):
-            features = self.preprocessor(texts[start:start + batch_size])
-            outputs.append(keras.ops.convert_to_numpy(self.encoder(features, training=False)))
-        return np.concatenate(outputs).astype("float32")
+        if not self.bucketing:
+            outputs = []
+            for start in range(0, len(texts), batch_size):
+                features = self.preprocessor(texts[start:start + batch_size])
+                outputs.append(keras.ops.convert_to_numpy(self.encoder(features, training=False)))
+            return np.concatenate(outputs).astype("float32")
+        features = self._features(texts)
+        lengths = features["padding_mask"].astype(bool).sum(axis=1)
+        boundaries = boundaries_for(self.bucketing, lengths, self.preprocessor.sequence_length)
+        batches, order = length_sorted_batches(features, batch_size, boundaries)
+        outputs = [keras.ops.convert_to_numpy(self.encoder(batch, training=False))
+                   for batch in batches.as_numpy_iterator()]
+        return restore_order(np.concatenate(outputs).astype("float32"), order)
 
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         """`x=(anchors, positives)`, two equally long lists of raw strings; `y` is unused."""
@@ -173,18 +196,22 @@ class SentenceEmbedder(Task):
 
         # Tokenized once, up front: re-running the string pipeline inside every epoch's iterator
         # costs more than the training steps of a small model.
-        features = {}
-        for side, texts in (("anchor", anchors), ("positive", positives)):
-            for start in range(0, len(texts), 1024):
-                chunk = self.preprocessor(texts[start:start + 1024])
-                for key in _FEATURES:
-                    features.setdefault(f"{side}_{key}", []).append(keras.ops.convert_to_numpy(chunk[key]))
-        features = {key: np.concatenate(parts) for key, parts in features.items()}
+        features = {f"{side}_{key}": value for side, texts in (("anchor", anchors), ("positive", positives))
+                    for key, value in self._features(texts).items()}
         dummy = np.zeros(len(anchors), "int32")
+        if self.bucketing:
+            return bucketed_arrays(features, dummy, batch_size=batch_size, bucketing=self.bucketing,
+                                   max_length=self.preprocessor.sequence_length, shuffle=shuffle, seed=self.seed,
+                                   drop_remainder=True)
         ds = tf.data.Dataset.from_tensor_slices((features, dummy))
         if shuffle:
             ds = ds.shuffle(len(anchors), seed=self.seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+    def _features(self, texts, chunk_size: int = 1024) -> dict:
+        """The preprocessor's token arrays for all `texts`, run `chunk_size` texts at a time."""
+        parts = [self.preprocessor(texts[start:start + chunk_size]) for start in range(0, len(texts), chunk_size)]
+        return {key: np.concatenate([keras.ops.convert_to_numpy(part[key]) for part in parts]) for key in _FEATURES}
 
     def get_config(self) -> dict:
         return {

@@ -9,17 +9,17 @@ import keras
 import numpy as np
 
 from keras_ptft.data.bucketing import (
-    bucket_boundaries,
+    boundaries_for,
     bucketed_batches,
     check_bucketing,
     example_lengths,
     length_sorted_batches,
     preprocessed_examples,
 )
-from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.base import BucketingOption, Task
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
-from keras_ptft.validation import check_labels, check_num_classes, check_text_pairs, check_texts
+from keras_ptft.validation import check_labels, check_num_classes, check_text_dataset, check_text_pairs, check_texts
 
 _LABEL_CHECK = "keras_ptft label check: label outside [0, num_classes)"
 
@@ -48,7 +48,7 @@ class SparseMacroF1(keras.metrics.F1Score):
 DEFAULT_BATCH_SIZE = 32
 
 
-class LengthBucketing:
+class LengthBucketing(BucketingOption):
     """Length-bucketed batches with dynamic padding for a text task with one text per example.
 
     Mixed in before `Task`. With `bucketing` on (the default), `fit` / `evaluate` batch the
@@ -57,9 +57,10 @@ class LengthBucketing:
     length and hands the results back in the caller's order, so short texts cost what short texts
     cost. `bucketing=False` restores fixed padding to the preprocessor's `sequence_length`.
 
-    Bucketed: lists / arrays of strings and finite `tf.data.Dataset`s of strings (with labels).
-    Kept at fixed padding: text pairs, preprocessed feature dicts and tensors, and `predict` on a
-    dataset (its order is the caller's). A batched dataset is rebatched to its first batch's size.
+    Bucketed: lists / arrays of strings, text pairs (a tuple of two lists, bucketed on the pair's
+    packed length) and finite `tf.data.Dataset`s of strings (with labels). Kept at fixed padding:
+    datasets of text pairs, preprocessed feature dicts and tensors, and `predict` on a dataset
+    (its order is the caller's). A batched dataset is rebatched to its first batch's size.
     Each call preprocesses its examples once and caches them in memory (one pass measures the
     lengths), so a dataset must be finite; an infinite one keeps fixed padding.
 
@@ -71,18 +72,6 @@ class LengthBucketing:
     ```
     """
 
-    #: False, a number of buckets or a tuple of bucket lengths (`keras_ptft.data.check_bucketing`).
-    bucketing = check_bucketing(True)
-
-    def set_run_options(self, checkpoint_dir=None, monitor=None, seed=None, bucketing=None) -> None:
-        """As `Task.set_run_options`, plus `bucketing`: True, False, a number of buckets or a list
-        of bucket lengths; None leaves it unchanged. A run option, not in `get_config`."""
-        checked = None if bucketing is None else check_bucketing(bucketing)
-        super().set_run_options(checkpoint_dir, monitor, seed)
-        if checked is not None:
-            # A tuple: Keras would wrap a list attribute in its tracking type.
-            self.bucketing = tuple(checked) if isinstance(checked, list) else checked
-
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
         if not self._bucketable(x):
             return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
@@ -93,11 +82,7 @@ class LengthBucketing:
         # `preprocess_samples` (not the bare preprocessor) keeps the task's streaming label checks.
         examples = preprocessed_examples(x, self.preprocess_samples, y=y, sample_weight=sample_weight).cache()
         lengths = example_lengths(examples)
-        boundaries = self.bucketing
-        if not isinstance(boundaries, tuple):
-            boundaries = bucket_boundaries(
-                lengths, num_buckets=boundaries, max_length=self.preprocessor.sequence_length
-            )
+        boundaries = boundaries_for(self.bucketing, lengths, self.preprocessor.sequence_length)
         # Already preprocessed: `fit` hands these batches to `keras.Model.fit` as they are.
         return bucketed_batches(
             examples, batch_size or DEFAULT_BATCH_SIZE, boundaries, shuffle=shuffle, seed=self.seed, lengths=lengths
@@ -107,12 +92,8 @@ class LengthBucketing:
         if not self._bucketable(x) or hasattr(x, "element_spec"):
             return super().prediction_batches(x, batch_size)
         features = {key: keras.ops.convert_to_numpy(value) for key, value in self.preprocessor(x).items()}
-        boundaries = self.bucketing if isinstance(self.bucketing, tuple) else None
-        if boundaries is None:
-            lengths = features["padding_mask"].astype(bool).sum(axis=1)
-            boundaries = bucket_boundaries(
-                lengths, num_buckets=self.bucketing, max_length=self.preprocessor.sequence_length
-            )
+        lengths = features["padding_mask"].astype(bool).sum(axis=1)
+        boundaries = boundaries_for(self.bucketing, lengths, self.preprocessor.sequence_length)
         return length_sorted_batches(features, batch_size or DEFAULT_BATCH_SIZE, boundaries)
 
     def _bucketable(self, x) -> bool:
@@ -128,7 +109,9 @@ class LengthBucketing:
                 isinstance(text_spec, tf.TensorSpec) and text_spec.dtype == tf.string
                 and int(x.cardinality()) != int(tf.data.INFINITE_CARDINALITY)
             )
-        return isinstance(x, list)  # `normalize_texts` made one; pairs are a tuple
+        # `normalize_texts` made a list, or a tuple of two lists for text pairs (bucketed on the
+        # pair's packed length, `[CLS] a [SEP] b [SEP]`).
+        return isinstance(x, (list, tuple))
 
 
 def _first_batch_size(dataset) -> int:
@@ -167,7 +150,7 @@ class TextClassifier(LengthBucketing, Task):
         bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding
             (`LengthBucketing`): True (4 buckets from the data's length quantiles), a number of
             buckets, explicit bucket lengths, or False for fixed padding to `sequence_length`.
-            Text pairs keep fixed padding for now. Not saved with the model.
+            Text pairs are bucketed on their packed length. Not saved with the model.
 
     Example:
     ```python
@@ -292,8 +275,11 @@ def normalize_texts(x):
     pass too (`fit` refuses them, `predict` returns no rows)."""
     if isinstance(x, tuple) and len(x) == 2 and all(isinstance(part, (list, tuple, np.ndarray)) for part in x):
         return check_text_pairs(x, "x", allow_empty=True)
-    if hasattr(x, "element_spec") or isinstance(x, dict) or (hasattr(x, "shape") and not isinstance(x, np.ndarray)):
-        return x  # a dataset, preprocessed features or a tensor: checked as they stream by
+    if hasattr(x, "element_spec"):
+        check_text_dataset(x)
+        return x
+    if isinstance(x, dict) or (hasattr(x, "shape") and not isinstance(x, np.ndarray)):
+        return x  # preprocessed features or a tensor: checked as they stream by
     return check_texts(x, "x", allow_empty=True)
 
 

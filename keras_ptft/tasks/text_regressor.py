@@ -26,7 +26,8 @@ class TextRegressor(LengthBucketing, Task):
         monitor: str or None. Metric of the best model.
         seed: int or None. Seed of the shuffling.
         bucketing: bool, int or list of int. Length-bucketed batches with dynamic padding (see
-            `TextClassifier`); False for fixed padding. Text pairs keep fixed padding for now.
+            `TextClassifier`); False for fixed padding. Text pairs are bucketed on their packed
+            length.
 
     Example:
     ```python

@@ -118,3 +118,120 @@ def test_unknown_bucketing_is_refused_naming_the_argument(toy_vocabulary):
     with pytest.raises(ValueError, match="`bucketing`"):
         classifier.set_run_options(bucketing="maybe")
     assert classifier.bucketing == (16, 32)  # a refused value changes nothing
+
+
+# === Beyond one text per example: pairs, sentence embeddings, prompt/response, fill-mask ===
+
+
+def bucket_widths(boundaries, lengths):
+    """The width each example's batch may have: the shortest bucket that fits it, or longer."""
+    return [min(b for b in boundaries if b >= length) for length in lengths]
+
+
+def test_text_pairs_are_bucketed_on_the_packed_length_and_predict_as_fixed_padding(toy_vocabulary):
+    firsts, labels = mixed_length_task(n=22, seed=3)
+    seconds, _ = mixed_length_task(n=22, seed=4)
+    classifier = text_classifier(tiny_backbone(toy_vocabulary), 2, vocabulary=toy_vocabulary,
+                                 sequence_length=SEQUENCE_LENGTH, seed=0, verbose=False)
+    lengths = real_lengths((firsts, seconds), classifier.preprocessor)  # [CLS] a [SEP] b [SEP]
+    batches = list(classifier.make_batches((firsts, seconds), labels, batch_size=4, shuffle=True).as_numpy_iterator())
+    widths = {x["token_ids"].shape[1] for x, _ in batches}
+    assert 1 < len(widths) <= 4 and min(widths) < SEQUENCE_LENGTH  # bounded, and shorter than fixed
+    for x, _ in batches:  # segment ids are cut with the tokens; no real token is ever cut off
+        assert x["segment_ids"].shape == x["token_ids"].shape
+        assert x["padding_mask"].sum() == (x["token_ids"] != 0).sum()
+    assert sum(x["padding_mask"].sum() for x, _ in batches) == lengths.sum()
+    assert sorted(np.concatenate([y for _, y in batches]).tolist()) == sorted(labels.tolist())
+
+    bucketed = classifier.predict((firsts, seconds), batch_size=4, verbose=0)
+    classifier.set_run_options(bucketing=False)
+    fixed = classifier.predict((firsts, seconds), batch_size=4, verbose=0)
+    np.testing.assert_allclose(bucketed, fixed, atol=1e-5)
+
+
+def test_sentence_embedder_buckets_fit_and_encode(toy_vocabulary):
+    from keras_ptft.data import BertPreprocessor
+    from keras_ptft.recipes import sentence_embedder
+
+    anchors, _ = mixed_length_task(n=24, seed=5)
+    positives, _ = mixed_length_task(n=24, seed=6)
+    preprocessor = BertPreprocessor(toy_vocabulary, sequence_length=SEQUENCE_LENGTH)
+    embedder = sentence_embedder(tiny_backbone(toy_vocabulary), preprocessor=preprocessor, seed=0)
+    longer_side = np.maximum(real_lengths(anchors, preprocessor), real_lengths(positives, preprocessor))
+    batches = list(embedder.make_batches((anchors, positives), batch_size=4, shuffle=True).as_numpy_iterator())
+    widths = set()
+    for x, _ in batches:
+        width = x["anchor_token_ids"].shape[1]
+        assert {value.shape for value in x.values()} == {(4, width)}  # full batches, both sides cut alike
+        longest = max(x["anchor_padding_mask"].sum(axis=1).max(), x["positive_padding_mask"].sum(axis=1).max())
+        assert longest <= width
+        widths.add(width)
+    assert 1 < len(widths) <= 4 and max(widths) <= SEQUENCE_LENGTH and min(widths) < max(longer_side)
+    assert len(batches) >= len(anchors) // 4 - 3  # each bucket drops at most its last partial batch
+    history = embedder.fit((anchors, positives), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+    order = np.random.default_rng(0).permutation(len(anchors))
+    texts = [anchors[i] for i in order]
+    bucketed = embedder.encode(texts, batch_size=5)
+    embedder.set_run_options(bucketing=False)
+    fixed = embedder.encode(texts, batch_size=5)
+    np.testing.assert_allclose(bucketed, fixed, atol=1e-5)
+
+
+def test_prompt_response_tuning_is_bucketed_with_the_response_only_loss():
+    from keras_ptft.data import bpe_tokenizer, train_bpe
+    from keras_ptft.models import GPT
+    from keras_ptft.tasks import CausalLM
+
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "mat", "dog"]
+    prompts = [" ".join(rng.choice(words, size=rng.integers(1, 14))) for _ in range(20)]
+    responses = [" " + " ".join(rng.choice(words, size=rng.integers(1, 4))) for _ in range(20)]
+    vocab, merges = train_bpe(prompts + responses, vocabulary_size=270, verbose=False)
+    gpt = GPT(vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+              max_sequence_length=64, dropout=0.0)
+    lm = CausalLM(gpt, bpe_tokenizer(vocab, merges), sequence_length=64)
+    lm.compile()
+    data = {"prompts": prompts, "responses": responses}
+    _, _, full_weights = lm.tokenize(data)
+    batches = list(lm.make_batches(data, batch_size=4, shuffle=True).as_numpy_iterator())
+    widths = {x["token_ids"].shape[1] for x, _, _ in batches}
+    assert 1 < len(widths) <= 4 and max(widths) < 64
+    for x, y, weights in batches:  # labels and response-only weights are cut with the tokens
+        assert y.shape == weights.shape == x["token_ids"].shape
+    assert sum(w.sum() for _, _, w in batches) == full_weights.sum()  # no response token lost
+
+    bucketed = lm.evaluate(data, batch_size=4, verbose=0, return_dict=True)["perplexity"]
+    lm.set_run_options(bucketing=False)
+    assert {x["token_ids"].shape[1] for x, _, _ in lm.make_batches(data, batch_size=4).as_numpy_iterator()} == {64}
+    fixed = lm.evaluate(data, batch_size=4, verbose=0, return_dict=True)["perplexity"]
+    np.testing.assert_allclose(bucketed, fixed, rtol=1e-5)
+
+
+def test_fill_mask_and_score_candidates_sort_by_length_and_match_fixed_padding(toy_vocabulary, monkeypatch):
+    import keras_ptft.tasks.masked_lm as masked_lm
+
+    mlm = masked_lm.MaskedLM(tiny_backbone(toy_vocabulary), vocabulary=toy_vocabulary, sequence_length=SEQUENCE_LENGTH)
+    texts = ["the [MASK] sat", "the cat sat on the mat the dog lay on the rug the bird stood on the [MASK]",
+             "[MASK] cat", "the dog lay on the [MASK] and the [MASK] sat on the mat"]
+    widths = []
+    sorted_batches = masked_lm.length_sorted_batches
+
+    def recording(features, batch_size, boundaries=None):
+        batches, order = sorted_batches(features, batch_size, boundaries)
+        widths.extend(x["token_ids"].shape[1] for x in batches.as_numpy_iterator())
+        return batches, order
+
+    monkeypatch.setattr(masked_lm, "length_sorted_batches", recording)
+    bucketed = mlm.fill_mask(texts, top_k=3)
+    candidates = mlm.score_candidates("the cat sat on the [MASK]", ["mat", "rug", "branch", "pond"])
+    assert widths and max(widths) < SEQUENCE_LENGTH  # no batch padded to the full length
+    mlm.set_run_options(bucketing=False)
+    fixed = mlm.fill_mask(texts, top_k=3)
+    assert [[[t for t, _ in m] for m in text] for text in bucketed] == [[[t for t, _ in m] for m in text] for text in fixed]
+    np.testing.assert_allclose([p for text in bucketed for m in text for _, p in m],
+                               [p for text in fixed for m in text for _, p in m], atol=1e-5)
+    fixed_candidates = mlm.score_candidates("the cat sat on the [MASK]", ["mat", "rug", "branch", "pond"])
+    assert [c for c, _ in candidates] == [c for c, _ in fixed_candidates]
+    np.testing.assert_allclose([s for _, s in candidates], [s for _, s in fixed_candidates], atol=1e-5)
