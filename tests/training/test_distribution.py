@@ -1,17 +1,20 @@
 """Data and model parallelism on two virtual CPU devices equal the single-device run; bad
-distribution arguments get named errors. One subprocess per backend."""
+distribution arguments get named errors. JAX (two host devices) and TensorFlow (two logical CPUs)
+run in a process of their own; the PyTorch refusal runs in the session's PyTorch process."""
 
-import json
 import os
 
 import pytest
 
-WORKER = os.path.join(os.path.dirname(__file__), "distribution_worker.py")
+from tests.training import distribution_worker
 
 
 def _figures(run_on_backend, backend):
-    result = run_on_backend(WORKER, backend, backend, timeout=600)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    own_process = backend != "torch"  # the device count is fixed when the backend starts
+    figures = run_on_backend(distribution_worker.main, backend, timeout=600, fresh_process=own_process,
+                             env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"} if own_process else None)
+    assert figures["backend"] == backend
+    return figures
 
 
 @pytest.mark.timeout(600)
