@@ -1,19 +1,15 @@
-"""Runs the backbone, task and recipe checks on the Keras backend named by KERAS_BACKEND.
-
-Called by tests/test_backends.py in a subprocess per backend (a process has one Keras backend):
-    python tests/backend_worker.py WORK_DIR
-It reads WORK_DIR/bert_config.json, bert.weights.h5 and inputs.npz written by the TensorFlow side,
-and writes WORK_DIR/<backend>_outputs.npz and <backend>_report.json.
+"""The backbone, task and recipe check, run on JAX and PyTorch by tests/test_backends.py through
+`run_on_backend` (tests/backend_server.py). It reads WORK_DIR/bert_config.json, bert.weights.h5
+and inputs.npz written by the TensorFlow side and returns the outputs and training figures.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft as kp
@@ -27,10 +23,7 @@ def main(work_dir: str) -> None:
     bert.load_weights(os.path.join(work_dir, "bert.weights.h5"))
     inputs = dict(np.load(os.path.join(work_dir, "inputs.npz")))
     outputs = bert(inputs, training=False)
-    np.savez(
-        os.path.join(work_dir, f"{backend}_outputs.npz"),
-        **{name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()},
-    )
+    report.update({name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()})
 
     # 2. Masked-LM pretraining on raw strings learns on this backend.
     import tensorflow as tf
@@ -58,10 +51,4 @@ def main(work_dir: str) -> None:
     probabilities = classifier.predict(corpus[:3], verbose=0)
     report["classifier_predict_shape"] = list(probabilities.shape)
     report["classifier_predict_sums"] = probabilities.sum(-1).tolist()
-
-    with open(os.path.join(work_dir, f"{backend}_report.json"), "w") as handle:
-        json.dump(report, handle)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return report

@@ -33,23 +33,50 @@ def _seed():
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def run_on_backend():
-    """Runs a worker script under another Keras backend (a process has one) and fails the test
-    with the worker's stderr when it fails. The worker imports the same keras_ptft as the tests.
+@pytest.fixture(scope="session")
+def _backend_servers(tmp_path_factory):
+    servers = {}
+    yield servers, tmp_path_factory.mktemp("backend_server")
+    for server in servers.values():
+        server.close()
 
-    Usage: `run_on_backend(worker_path, "jax", work_dir)`.
+
+@pytest.fixture(scope="session")
+def run_on_backend(_backend_servers):
+    """Runs a check function under another Keras backend (a process has one) and returns its dict.
+
+    `run_on_backend(check, "jax", *args)` calls `check(*args)` in this pytest process's JAX server
+    (`tests/backend_server.py`: one process per backend, started on first use and shared by every
+    check) and returns what it returned, NumPy arrays included. A failing check fails the test
+    with its traceback and the server's log. `check` is a function defined at the top level of a
+    tests module imported by its dotted name (or that `"tests.x.y:function"` name); arguments must
+    be JSON values or paths. Session-scoped, so module-scoped fixtures can run checks once.
+    `fresh_process=True` (with `env=` for variables that must be set before the backend starts,
+    such as a device count in XLA_FLAGS) runs the one check in a process of its own.
     """
-    import subprocess
-    import sys
+    import itertools
 
-    def run(script, backend, *args, timeout=600):
+    from tests.backend_server import BackendServer
+
+    servers, log_dir = _backend_servers
+    counter = itertools.count()
+
+    def run(check, backend, *args, timeout=600, fresh_process=False, env=None):
         pytest.importorskip(backend, reason=f"the {backend} extra is not installed (pip install '.[{backend}]')")
-        pythonpath = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": pythonpath}
-        result = subprocess.run([sys.executable, str(script), *map(str, args)], env=env, capture_output=True,
-                                text=True, timeout=timeout)
-        assert result.returncode == 0, result.stderr[-4000:]
-        return result
+        target = check if isinstance(check, str) else f"{check.__module__}:{check.__qualname__}"
+        if not target.startswith("tests."):
+            raise ValueError(f"`check` must live in a module importable as `tests.…` (a backend_worker file "
+                             f"imported by its dotted name), got {target!r}")
+        args = [os.fspath(a) if isinstance(a, os.PathLike) else a for a in args]
+        arrays_path = str(log_dir / f"{backend}_{os.getpid()}_{next(counter)}_{target.rsplit(':')[-1]}.npz")
+        if fresh_process:
+            server = BackendServer(backend, str(log_dir / f"{backend}_fresh_{next(counter)}.log"), env=env)
+            try:
+                return server.run(target, args, arrays_path, timeout)
+            finally:
+                server.close()
+        if backend not in servers or not servers[backend].alive():
+            servers[backend] = BackendServer(backend, str(log_dir / f"{backend}_server.log"))
+        return servers[backend].run(target, args, arrays_path, timeout)
 
     return run

@@ -1,19 +1,18 @@
 """The backbone, the masked-LM task and the classifier recipe on JAX and PyTorch.
 
-Each backend runs in its own subprocess (Keras picks its backend once per process); the
-TensorFlow side writes the weights and inputs and holds the reference outputs.
+The checks run in the session's JAX / PyTorch process (`run_on_backend`; Keras picks its backend
+once per process), once per backend for the module; the TensorFlow side writes the weights and
+inputs and holds the reference outputs.
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 import keras
 from keras_ptft.models import Bert
-
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker.py")
+from tests import backend_worker
 
 
 @pytest.fixture(scope="module")
@@ -38,27 +37,30 @@ def reference(tmp_path_factory):
     return work_dir, outputs
 
 
-def run_worker(run_on_backend, backend, work_dir):
-    run_on_backend(WORKER, backend, work_dir)
-    with open(work_dir / f"{backend}_report.json") as handle:
-        report = json.load(handle)
-    assert report["backend"] == backend
-    return report, dict(np.load(work_dir / f"{backend}_outputs.npz"))
+@pytest.fixture(scope="module", params=["jax", "torch"])
+def report(request, reference, run_on_backend):
+    report = run_on_backend(backend_worker.main, request.param, reference[0])
+    assert report["backend"] == request.param
+    return report
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_backend(backend, reference, run_on_backend):
-    work_dir, expected = reference
-    report, outputs = run_worker(run_on_backend, backend, work_dir)
-    # Same weights, same outputs: float32 parity within 1e-4.
+def test_same_weights_give_the_same_outputs(report, reference):
+    _, expected = reference
+    # Float32 parity within 1e-4.
     for name in ("sequence_output", "pooled_output"):
-        assert np.max(np.abs(outputs[name] - expected[name])) <= 1e-4, name
-    # Pretraining learns on this backend.
+        assert np.max(np.abs(report[name] - expected[name])) <= 1e-4, name
+
+
+@pytest.mark.slow
+def test_pretraining_learns(report):
     losses = report["mlm_loss"]
     assert losses[-1] < 0.7 * losses[0], losses
     assert {"mat", "rug", "branch"} & set(report["fill_mask"]), report["fill_mask"]
-    # The recipe trains and predicts probabilities from raw strings.
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_and_predicts_from_raw_strings(report):
     assert report["classifier_predict_shape"] == [3, 3]
     np.testing.assert_allclose(report["classifier_predict_sums"], 1.0, atol=1e-5)
     # Each sentence has its own label (chance 1/3): a working recipe learns well above chance.

@@ -1,14 +1,11 @@
 """The converter, its MLM head and the sentence embedder on JAX and PyTorch, against the NumPy
-reference (one subprocess per backend)."""
-
-import os
+reference (in the session's JAX / PyTorch process, `run_on_backend`)."""
 
 import numpy as np
 import pytest
 
+from tests.convert import backend_worker_convert
 from tests.convert.hf_folders import numpy_bert, numpy_mlm_logits, tiny_config, tiny_weights, write_folder
-
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_convert.py")
 
 
 @pytest.mark.slow
@@ -23,8 +20,8 @@ def test_convert_on_backend(backend, tmp_path, run_on_backend):
         "padding_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], "int32"),
     }
     np.savez(tmp_path / "inputs.npz", **inputs)
-    run_on_backend(WORKER, backend, tmp_path)
-    got = np.load(tmp_path / f"{backend}_outputs.npz")
+    got = run_on_backend(backend_worker_convert.main, backend, tmp_path)
+    assert got["backend"] == backend
 
     sequence, _ = numpy_bert(weights, config, inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"])
     real = inputs["padding_mask"].astype(bool)

@@ -1,14 +1,10 @@
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_ptft
 from keras_ptft.data import BertPreprocessor, save_vocabulary
 
 # Ids: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, the 5, cat 6, sat 7, on 8, mat 9, dog 10,
@@ -192,41 +188,12 @@ def test_constructor_arguments_are_checked():
         BertPreprocessor("no_vocab.txt")
 
 
-# Runs in a fresh interpreter, since the Keras backend is fixed at import time.
-BACKEND_CHECK = """
-import json
-import keras
-import tensorflow as tf
-from keras_ptft.data import BertPreprocessor
-
-vocabulary = json.loads({vocabulary!r})
-preprocessor = BertPreprocessor(vocabulary, sequence_length=8)
-eager = preprocessor((["the cat sat", "Café 中文"], ["dog", "the mat"]))
-dataset = tf.data.Dataset.from_tensor_slices((["the cat sat", "Café 中文"], [0, 1])).batch(2)
-features, _ = next(iter(dataset.map(preprocessor)))
-print(json.dumps({{
-    "backend": keras.config.backend(),
-    "is_backend_tensor": all(keras.ops.is_tensor(v) for v in eager.values()),
-    "eager": keras.ops.convert_to_numpy(eager["token_ids"]).tolist(),
-    "segments": keras.ops.convert_to_numpy(eager["segment_ids"]).tolist(),
-    "tf_data": features["token_ids"].numpy().tolist(),
-}}))
-"""
-
-
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_eagerly_and_in_tf_data(backend):
-    pytest.importorskip(backend)
-    # The subprocess must import the same keras_ptft as this process, wherever it comes from.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(keras_ptft.__file__)))
-    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": pythonpath}
-    code = BACKEND_CHECK.format(vocabulary=json.dumps(VOCABULARY))
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+def test_other_backends_eagerly_and_in_tf_data(backend, run_on_backend):
+    # The session's backend process: the Keras backend is fixed at import time.
+    from tests.data import backend_worker_preprocessing
+
+    report = run_on_backend(backend_worker_preprocessing.main, backend, VOCABULARY)
     assert report["backend"] == backend
     assert report["is_backend_tensor"]
     assert report["eager"] == [

@@ -1,19 +1,15 @@
-"""Runs the GPT backbone and CausalLM checks on the Keras backend named by KERAS_BACKEND.
-
-Called by tests/models/test_gpt_backends.py in one subprocess per backend:
-    python tests/models/backend_worker_gpt.py WORK_DIR
-It reads WORK_DIR/gpt_config.json, gpt.weights.h5, inputs.npz and bpe.json written by the
-TensorFlow side, and writes WORK_DIR/<backend>_gpt_outputs.npz and <backend>_gpt_report.json.
+"""The GPT backbone and CausalLM check on JAX and PyTorch, run by tests/models/test_gpt_backends.py
+through `run_on_backend`. It reads WORK_DIR/gpt_config.json, gpt.weights.h5, inputs.npz and
+bpe.json written by the TensorFlow side and returns the hidden states and generations.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft as kp
@@ -24,8 +20,7 @@ def main(work_dir: str) -> None:
         gpt = kp.models.GPT.from_config(json.load(handle))
     gpt.load_weights(os.path.join(work_dir, "gpt.weights.h5"))
     inputs = dict(np.load(os.path.join(work_dir, "inputs.npz")))
-    hidden = keras.ops.convert_to_numpy(gpt(inputs, training=False))
-    np.savez(os.path.join(work_dir, f"{backend}_gpt_outputs.npz"), hidden=hidden)
+    report["hidden"] = keras.ops.convert_to_numpy(gpt(inputs, training=False))
 
     # Cached generation, compiled the way keras-hub compiles it on this backend.
     with open(os.path.join(work_dir, "bpe.json")) as handle:
@@ -35,9 +30,4 @@ def main(work_dir: str) -> None:
     report["greedy"] = lm.generate(bpe["prompts"], max_length=12, stop_token_ids=None)
     report["greedy_alone"] = [lm.generate(p, max_length=12, stop_token_ids=None) for p in bpe["prompts"]]
     report["perplexity"] = lm.perplexity(bpe["prompts"])
-    with open(os.path.join(work_dir, f"{backend}_gpt_report.json"), "w") as handle:
-        json.dump(report, handle)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return report

@@ -1,13 +1,11 @@
-"""Padding-invariance cases for `Bert` and `GPT`, run in-process on TensorFlow and, as a worker, on
-the Keras backend named by KERAS_BACKEND:
-    python tests/models/backend_worker_padding.py WORK_DIR
-It reads WORK_DIR/{bert,gpt}_config.json and .weights.h5 written by the TensorFlow side, and writes
-WORK_DIR/<backend>_padding.npz.
+"""Padding-invariance cases for `Bert` and `GPT`, run in-process on TensorFlow and on JAX and
+PyTorch through `run_on_backend` (tests/models/test_padding_invariance.py). `main` reads
+WORK_DIR/{bert,gpt}_config.json and .weights.h5 written by the TensorFlow side and returns the
+outputs per case.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
 
@@ -62,7 +60,7 @@ def outputs_per_case(model, kind: str) -> dict[str, np.ndarray]:
     return results
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft as kp
@@ -73,8 +71,4 @@ def main(work_dir: str) -> None:
             model = cls.from_config(json.load(handle))
         model.load_weights(os.path.join(work_dir, f"{kind}.weights.h5"))
         results.update({f"{kind}/{key}": value for key, value in outputs_per_case(model, kind).items()})
-    np.savez(os.path.join(work_dir, f"{keras.config.backend()}_padding.npz"), **results)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return {"backend": keras.config.backend(), **results}

@@ -1,19 +1,15 @@
-"""Runs the Seq2Seq backbone on the Keras backend named by KERAS_BACKEND.
-
-Called by tests/models/test_seq2seq.py in one subprocess per backend:
-    python tests/models/backend_worker_seq2seq.py WORK_DIR
-It reads WORK_DIR/seq2seq_config.json, seq2seq.weights.h5 and inputs.npz written by the TensorFlow
-side and writes WORK_DIR/<backend>_seq2seq_outputs.npz.
+"""The Seq2Seq backbone on JAX and PyTorch, run by tests/models/test_seq2seq.py through
+`run_on_backend`. It reads WORK_DIR/seq2seq_config.json, seq2seq.weights.h5 and inputs.npz written
+by the TensorFlow side and returns the outputs.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft as kp
@@ -24,8 +20,4 @@ def main(work_dir: str) -> None:
     model.load_weights(os.path.join(work_dir, "seq2seq.weights.h5"))
     inputs = dict(np.load(os.path.join(work_dir, "inputs.npz")))
     outputs = {k: keras.ops.convert_to_numpy(v) for k, v in model(inputs, training=False).items()}
-    np.savez(os.path.join(work_dir, f"{backend}_seq2seq_outputs.npz"), backend=backend, **outputs)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return {"backend": backend, **outputs}

@@ -1,19 +1,15 @@
-"""Runs the ViT and MAE checks on the Keras backend named by KERAS_BACKEND.
-
-Called by tests/models/test_vit.py in one subprocess per backend (a process has one Keras backend):
-    python tests/models/backend_worker_vit.py WORK_DIR
-It reads WORK_DIR/mae_config.json, mae.weights.h5 and inputs.npz written by the TensorFlow side,
-and writes WORK_DIR/<backend>_vit_outputs.npz and <backend>_vit_report.json.
+"""The ViT and MAE check on JAX and PyTorch, run by tests/models/test_vit.py through
+`run_on_backend`. It reads WORK_DIR/mae_config.json, mae.weights.h5 and inputs.npz written by the
+TensorFlow side and returns the outputs and the pretraining losses.
 """
 
 import json
 import os
-import sys
 
 import numpy as np
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft as kp
@@ -30,8 +26,8 @@ def main(work_dir: str) -> None:
     outputs = mae.backbone(inputs["images"].astype("float32") / 255)
     outputs = {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
     loss = mae.compute_loss(inputs["images"], None, mae(inputs["images"], noise=inputs["noise"]))
-    outputs["mae_loss"] = keras.ops.convert_to_numpy(loss)
-    np.savez(os.path.join(work_dir, f"{backend}_vit_outputs.npz"), **outputs)
+    report.update(outputs)
+    report["mae_loss"] = keras.ops.convert_to_numpy(loss)
 
     # 2. MAE pretraining learns on this backend.
     data = kp.data.generate_shapes(64, image_size=16, seed=0)
@@ -42,11 +38,5 @@ def main(work_dir: str) -> None:
                                        normalize_targets=False)
     mae.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = mae.fit(data.images, batch_size=32, epochs=8, verbose=0)
-    report["mae_loss"] = history.history["loss"]
-
-    with open(os.path.join(work_dir, f"{backend}_vit_report.json"), "w") as handle:
-        json.dump(report, handle)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    report["mae_fit_loss"] = history.history["loss"]
+    return report

@@ -3,13 +3,13 @@ import pytest
 
 import keras
 from keras_ptft.models import BERT_SIZES, Bert
+from tests import harness
+
+CONFIG = dict(vocabulary_size=30, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12)
 
 
 def tiny_bert(**kwargs):
-    config = dict(vocabulary_size=30, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
-                  max_sequence_length=12)
-    config.update(kwargs)
-    return Bert(**config)
+    return harness.tiny_bert(**{**CONFIG, **kwargs})
 
 
 def inputs(batch=2, length=7, vocabulary_size=30, seed=0):
@@ -23,10 +23,10 @@ def inputs(batch=2, length=7, vocabulary_size=30, seed=0):
     }
 
 
-def test_output_shapes():
-    outputs = tiny_bert()(inputs())
-    assert tuple(outputs["sequence_output"].shape) == (2, 7, 8)
-    assert tuple(outputs["pooled_output"].shape) == (2, 8)
+def test_backbone_basics(tmp_path):
+    # Shapes, shorter sequences, compiled predict, config / .keras / preset round trips.
+    harness.run_backbone_test(Bert, CONFIG, inputs(), {"sequence_output": (2, 7, 8), "pooled_output": (2, 8)},
+                              tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -56,20 +56,8 @@ def test_padding_does_not_change_real_token_outputs():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(short), keras.ops.convert_to_numpy(long)[:, :5], atol=1e-5)
 
 
-def test_config_round_trip():
-    bert = tiny_bert(activation="relu", layer_norm_epsilon=1e-6, num_segments=3)
-    clone = Bert.from_config(bert.get_config())
-    assert clone.get_config() == bert.get_config()
-
-
-def test_keras_file_round_trip(tmp_path):
-    bert = tiny_bert()
-    x = inputs()
-    expected = keras.ops.convert_to_numpy(bert(x)["pooled_output"])
-    bert.save(tmp_path / "bert.keras")
-    restored = keras.saving.load_model(tmp_path / "bert.keras")
-    assert isinstance(restored, Bert)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x)["pooled_output"]), expected, atol=1e-6)
+def test_config_round_trip_keeps_every_option():
+    harness.run_serialization_test(tiny_bert(activation="relu", layer_norm_epsilon=1e-6, num_segments=3))
 
 
 def test_exact_gelu_differs_from_tanh_approximation():

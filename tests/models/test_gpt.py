@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_ptft.models import GPT, GPT_SIZES
+from tests import harness
 
 CONFIG = dict(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
               max_sequence_length=12, dropout=0.0)
@@ -55,18 +56,9 @@ def test_matches_keras_hub_gpt2_with_the_same_weights():
     )
 
 
-def test_serialization_round_trip(tmp_path):
-    gpt = GPT(**CONFIG, tie_embeddings=False)
-    clone = GPT.from_config(gpt.get_config())
-    assert clone.get_config() == gpt.get_config()
-    path = tmp_path / "gpt.keras"
-    gpt.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, GPT)
-    inputs = _inputs()
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(gpt(inputs)), atol=1e-6
-    )
+def test_backbone_basics(tmp_path):
+    # Shapes, shorter sequences, compiled predict, config / .keras / preset round trips.
+    harness.run_backbone_test(GPT, {**CONFIG, "tie_embeddings": False}, _inputs(), (2, 7, 16), tmp_path)
 
 
 def test_named_sizes():

@@ -1,15 +1,13 @@
 """GPT and CausalLM on JAX and PyTorch: same weights, same outputs and generations as TensorFlow."""
 
 import json
-import os
 
 import keras
 import numpy as np
 import pytest
 
 import keras_ptft as kp
-
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_gpt.py")
+from tests.models import backend_worker_gpt
 TEXTS = ["the cat sat on the mat", "the dog lay on the rug"] * 8
 PROMPTS = ["the", "the dog lay", "the cat"]
 
@@ -45,12 +43,9 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_backend_parity(backend, reference, run_on_backend):
     work_dir, expected = reference
-    run_on_backend(WORKER, backend, work_dir)
-    with open(work_dir / f"{backend}_gpt_report.json") as handle:
-        report = json.load(handle)
+    report = run_on_backend(backend_worker_gpt.main, backend, work_dir)
     assert report["backend"] == backend
-    hidden = np.load(work_dir / f"{backend}_gpt_outputs.npz")["hidden"]
-    assert np.max(np.abs(hidden - expected["hidden"])) <= 1e-4
+    assert np.max(np.abs(report["hidden"] - expected["hidden"])) <= 1e-4
     assert report["greedy"] == expected["greedy"]
     assert report["greedy_alone"] == expected["greedy"]
     np.testing.assert_allclose(report["perplexity"], expected["perplexity"], rtol=1e-4)

@@ -4,16 +4,14 @@ float32) on TensorFlow, JAX and PyTorch. This is what makes length bucketing
 (`keras_ptft.data.bucketing`) safe: it only removes right padding."""
 
 import json
-import os
 
 import keras
 import numpy as np
 import pytest
 
 import keras_ptft as kp
+from tests.models import backend_worker_padding
 from tests.models.backend_worker_padding import VOCABULARY_SIZE, outputs_per_case
-
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_padding.py")
 TOLERANCE = 1e-5
 
 
@@ -77,8 +75,8 @@ def test_the_check_catches_a_padding_leak(reference):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_padding_invariance_on_other_backends(backend, reference, run_on_backend):
     work_dir, expected = reference
-    run_on_backend(WORKER, backend, work_dir)
-    results = dict(np.load(work_dir / f"{backend}_padding.npz"))
+    results = run_on_backend(backend_worker_padding.main, backend, work_dir)
+    assert results.pop("backend") == backend
     assert results.keys() == expected.keys()
     print(f"\n{backend}: largest change from padding {_check_invariant(results):.1e}")
     # And the same weights give the same outputs as on TensorFlow.

@@ -1,15 +1,15 @@
 """Seq2Seq backbone: shapes, masking, serialization, and the same outputs on TensorFlow, JAX and torch."""
 
 import json
-import os
 
 import keras
 import numpy as np
 import pytest
 
 import keras_ptft as kp
+from tests import harness
+from tests.models import backend_worker_seq2seq
 
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_seq2seq.py")
 CONFIG = dict(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
               max_sequence_length=12, dropout=0.0)
 
@@ -74,17 +74,10 @@ def test_padding_is_invisible_and_the_decoder_is_causal():
     assert np.abs(moved - reference["decoder_sequence_output"][0, 0]).max() > 1e-4
 
 
-def test_config_round_trip_sizes_and_keras_file(tmp_path):
-    model = kp.models.Seq2Seq(**CONFIG, share_embeddings=False)
-    config = model.get_config()
-    clone = kp.models.Seq2Seq.from_config(config)
-    assert clone.get_config() == config
-    path = tmp_path / "seq2seq.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    inputs = _inputs()
-    for name, value in _outputs(model, inputs).items():
-        np.testing.assert_allclose(_outputs(restored, inputs)[name], value, atol=1e-6)
+def test_backbone_basics_and_sizes(tmp_path):
+    # Shapes, shorter sequences, compiled predict, config / .keras / preset round trips.
+    harness.run_backbone_test(kp.models.Seq2Seq, {**CONFIG, "share_embeddings": False}, _inputs(),
+                              {"encoder_sequence_output": (2, 7, 16), "decoder_sequence_output": (2, 5, 16)}, tmp_path)
     tiny = kp.models.Seq2Seq.from_size("tiny", vocabulary_size=50, max_sequence_length=8)
     assert (tiny.num_layers, tiny.hidden_dim, tiny.num_heads, tiny.intermediate_dim) == (2, 128, 2, 512)
     assert set(kp.models.SEQ2SEQ_SIZES) >= {"tiny", "mini", "small", "base"}
@@ -113,8 +106,7 @@ def test_backend_parity(backend, tmp_path, run_on_backend):
     model.save_weights(tmp_path / "seq2seq.weights.h5")
     np.savez(tmp_path / "inputs.npz", **inputs)
     expected = _outputs(model, inputs)
-    run_on_backend(WORKER, backend, tmp_path)
-    outputs = np.load(tmp_path / f"{backend}_seq2seq_outputs.npz")
+    outputs = run_on_backend(backend_worker_seq2seq.main, backend, tmp_path)
     for name, value in expected.items():
         assert np.max(np.abs(outputs[name] - value)) <= 1e-4, name
-    assert str(outputs["backend"]) == backend
+    assert outputs["backend"] == backend

@@ -1,5 +1,4 @@
 import json
-import os
 
 import keras
 import numpy as np
@@ -8,14 +7,14 @@ import pytest
 from keras_ptft.models import VIT_SIZES, ViT, load_backbone
 from keras_ptft.models.sizes import resolve_size
 from keras_ptft.models.vit import check_images, patchify, sincos_position_embedding, unpatchify
+from tests import harness
+from tests.models import backend_worker_vit
 
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_vit.py")
+CONFIG = dict(image_shape=(16, 8, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16)
 
 
 def small_vit(**kwargs):
-    config = dict(image_shape=(16, 8, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16)
-    config.update(kwargs)
-    return ViT(**config)
+    return harness.tiny_vit(**{**CONFIG, **kwargs})
 
 
 def numpy_patches(images, p):
@@ -83,19 +82,12 @@ def test_named_sizes_match_keras_hub_parameter_counts():
     )
 
 
-def test_serialization_round_trip(tmp_path):
-    vit = small_vit(pooling="mean", position_embedding="sincos", dropout=0.1)
+def test_backbone_basics(tmp_path):
+    # Shapes, compiled predict, config / .keras / preset round trips.
     images = np.random.default_rng(2).random((2, 16, 8, 3)).astype("float32")
-    expected = keras.ops.convert_to_numpy(vit(images)["pooled_output"])
-    clone = ViT.from_config(json.loads(json.dumps(vit.get_config())))
-    assert clone.get_config() == vit.get_config()
-    vit.save(tmp_path / "vit.keras")
-    loaded = keras.saving.load_model(tmp_path / "vit.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)["pooled_output"]), expected, atol=1e-6)
-    vit.save_to_preset(str(tmp_path / "preset"))
-    loaded = load_backbone(tmp_path / "preset")
-    assert isinstance(loaded, ViT)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)["pooled_output"]), expected, atol=1e-6)
+    harness.run_backbone_test(ViT, {**CONFIG, "pooling": "mean", "position_embedding": "sincos", "dropout": 0.1},
+                              images, {"sequence_output": (2, 8, 8), "pooled_output": (2, 8)}, tmp_path,
+                              variable_length=False)
 
 
 @pytest.mark.parametrize(
@@ -150,12 +142,9 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_backend_parity(backend, reference, run_on_backend):
     work_dir, expected = reference
-    run_on_backend(WORKER, backend, work_dir)
-    with open(work_dir / f"{backend}_vit_report.json") as handle:
-        report = json.load(handle)
+    report = run_on_backend(backend_worker_vit.main, backend, work_dir)
     assert report["backend"] == backend
-    outputs = dict(np.load(work_dir / f"{backend}_vit_outputs.npz"))
     for name in ("sequence_output", "pooled_output", "mae_loss"):
-        assert np.max(np.abs(outputs[name] - expected[name])) <= 1e-4, name
+        assert np.max(np.abs(report[name] - expected[name])) <= 1e-4, name
     # Pretraining learns on this backend too.
-    assert report["mae_loss"][-1] < 0.8 * report["mae_loss"][0], report["mae_loss"]
+    assert report["mae_fit_loss"][-1] < 0.8 * report["mae_fit_loss"][0], report["mae_fit_loss"]

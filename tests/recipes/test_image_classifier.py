@@ -6,11 +6,12 @@ import tensorflow as tf
 from keras_ptft.data.images import generate_shapes, image_augmenter
 from keras_ptft.models import ViT
 from keras_ptft.recipes import ImageClassifier, image_classifier
+from tests import harness
 
 
 def small_vit(size=16, channels=3, **kwargs):
-    return ViT(image_shape=(size, size, channels), patch_size=4, num_layers=1, num_heads=2, hidden_dim=16,
-               intermediate_dim=32, pooling="mean", **kwargs)
+    return harness.tiny_vit(image_shape=(size, size, channels), hidden_dim=16, intermediate_dim=32, pooling="mean",
+                            **kwargs)
 
 
 def brightness_task(n=192, seed=0):

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ptft.models import ViT
 from keras_ptft.recipes import CrossEntropyDiceLoss, ImageSegmenter, MeanDice, image_segmenter
+from tests import harness
 
 
 def numpy_iou_and_dice(true, pred, num_classes):
@@ -20,8 +20,7 @@ def numpy_iou_and_dice(true, pred, num_classes):
 
 
 def small_vit(pooling="token"):
-    return ViT(image_shape=(8, 8, 3), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
-               pooling=pooling)
+    return harness.tiny_vit(pooling=pooling)
 
 
 def test_iou_and_dice_match_numpy():

@@ -9,6 +9,7 @@ import pytest
 
 import keras_ptft as kp
 from keras_ptft.recipes.sentence_embedder import InBatchContrastiveLoss
+from tests import harness
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat", "ran", "on", "mat",
          "log", "a", "red", "blue", "car", "bus", "fast", "slow"]
@@ -17,8 +18,7 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "minilm_refe
 
 def _tiny(seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
-    bert = kp.models.Bert(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2, hidden_dim=16,
-                          intermediate_dim=32, max_sequence_length=16, dropout=0.0)
+    bert = harness.tiny_bert(VOCAB, dropout=0.0)
     preprocessor = kp.data.BertPreprocessor(VOCAB, sequence_length=8)
     return kp.recipes.sentence_embedder(bert, preprocessor=preprocessor, **kwargs), bert, preprocessor
 

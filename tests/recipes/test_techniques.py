@@ -3,13 +3,12 @@ import pytest
 
 import keras
 import keras_ptft as kp
-from keras_ptft.models import Bert
 from keras_ptft.recipes import techniques, text_classifier
+from tests import harness
 
 
 def tiny_bert(vocabulary, num_layers=2):
-    return Bert(vocabulary_size=len(vocabulary), num_layers=num_layers, num_heads=2, hidden_dim=16,
-                intermediate_dim=32, max_sequence_length=12)
+    return harness.tiny_bert(vocabulary, num_layers=num_layers, max_sequence_length=12)
 
 
 def classifier(vocabulary, **kwargs):

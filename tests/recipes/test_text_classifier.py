@@ -3,10 +3,10 @@ import pytest
 import tensorflow as tf
 
 import keras
-from keras_ptft.models import Bert
 from keras_ptft.recipes import SparseMacroF1, TextClassifier, text_classifier
 from keras_ptft.tasks import MaskedLM
 from keras_ptft.schedules import WarmupDecay
+from tests import harness
 
 # Sentiment-like toy task: the label is carried by one word.
 POSITIVE = ["big", "cat"]
@@ -26,8 +26,7 @@ def toy_task(n=96, seed=0):
 
 
 def tiny_backbone(vocabulary, sequence_length=12):
-    return Bert(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
-                max_sequence_length=sequence_length)
+    return harness.tiny_bert(vocabulary, max_sequence_length=sequence_length)
 
 
 def test_defaults_a_practitioner_expects(toy_vocabulary):
@@ -80,11 +79,8 @@ def test_starts_from_a_saved_pretrained_backbone(toy_vocabulary, toy_corpus, tmp
         np.testing.assert_array_equal(loaded, trained)
     assert classifier.preprocessor.vocabulary == toy_vocabulary
     texts = ["the cat sat", "the dog lay"]
-    assert classifier.predict(texts, verbose=0).shape == (2, 4)
-    # The classifier (with its preprocessor) survives a .keras round trip.
-    classifier.save(tmp_path / "classifier.keras")
-    restored = keras.saving.load_model(tmp_path / "classifier.keras")
-    np.testing.assert_allclose(restored.predict(texts, verbose=0), classifier.predict(texts, verbose=0), atol=1e-6)
+    # It fits and predicts raw strings, and (with its preprocessor) survives config and .keras round trips.
+    harness.run_task_test(classifier, (texts, np.array([0, 1])), texts, (2, 4), tmp_path)
 
 
 def test_macro_f1_matches_a_numpy_reference():

@@ -1,18 +1,14 @@
-"""Translates with a saved Translator on the Keras backend named by KERAS_BACKEND.
-
-Called by tests/tasks/test_translator.py in one subprocess per backend:
-    python tests/tasks/backend_worker_translator.py WORK_DIR
-It reads WORK_DIR/translator.keras and sources.json, translates, then fine-tunes one epoch on
+"""Translates with a saved Translator on JAX and PyTorch, run by tests/tasks/test_translator.py
+through `run_on_backend`. It reads WORK_DIR/translator.keras and sources.json, translates, then fine-tunes one epoch on
 the sources (copying them) and pretrains one DenoisingLM epoch, so both fit paths run on this
-backend; it writes WORK_DIR/<backend>_translations.json.
+backend; it returns the translations and losses.
 """
 
 import json
 import os
-import sys
 
 
-def main(work_dir: str) -> None:
+def main(work_dir: str) -> dict:
     import keras
 
     import keras_ptft  # noqa: F401  (registers the saved classes)
@@ -34,9 +30,4 @@ def main(work_dir: str) -> None:
     denoising = denoiser.fit(sources * 4, epochs=2, batch_size=4, verbose=0)
     report["fit_loss"] = history.history["loss"][-1]
     report["denoising_loss"] = denoising.history["loss"][-1]
-    with open(os.path.join(work_dir, f"{backend}_translations.json"), "w") as handle:
-        json.dump(report, handle, ensure_ascii=False)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return report

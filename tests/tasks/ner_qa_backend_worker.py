@@ -1,15 +1,10 @@
 """A few training steps and a prediction of TokenClassifier and QuestionAnswerer on the Keras
-backend named by KERAS_BACKEND (run by tests/tasks/test_token_classifier.py in a subprocess):
-    python tests/tasks/ner_qa_backend_worker.py WORK_DIR
-Writes WORK_DIR/<backend>_report.json.
+backend running it: JAX and PyTorch, from tests/tasks/test_token_classifier.py through
+`run_on_backend`. Returns the losses and predictions.
 """
 
-import json
-import os
-import sys
 
-
-def main(work_dir: str) -> None:
+def main() -> dict:
     import keras
 
     import keras_ptft as kp
@@ -34,9 +29,4 @@ def main(work_dir: str) -> None:
         "qa_answer": answer,
         "qa_context": context,
     }
-    with open(os.path.join(work_dir, f"{report['backend']}_report.json"), "w") as handle:
-        json.dump(report, handle)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return report

@@ -9,6 +9,7 @@ import pytest
 
 import keras_ptft as kp
 from keras_ptft import validation
+from tests import harness
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "film", "cat", "mat"]
 TEXTS = ["a good film", "a bad film"] * 32  # 64 examples
@@ -17,13 +18,11 @@ BPE_TEXTS = ["the cat sat on the mat", "the dog lay on the rug"] * 8
 
 
 def bert(max_sequence_length=32):
-    return kp.models.Bert(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2, hidden_dim=8,
-                          intermediate_dim=16, max_sequence_length=max_sequence_length)
+    return harness.tiny_bert(VOCAB, hidden_dim=8, intermediate_dim=16, max_sequence_length=max_sequence_length)
 
 
 def vit(channels=3):
-    return kp.models.ViT(image_shape=(8, 8, channels), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8,
-                         intermediate_dim=16, pooling="mean")
+    return harness.tiny_vit(image_shape=(8, 8, channels), pooling="mean")
 
 
 NER_LABELS = ["O", "B-PER", "I-PER"]

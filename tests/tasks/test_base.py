@@ -8,18 +8,17 @@ import pytest
 
 import keras_ptft as kp
 from keras_ptft.training.optimization import make_adamw
+from tests import harness
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "film", "cat", "mat"]
 
 
 def tiny_vit():
-    return kp.models.ViT(image_shape=(8, 8, 3), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8,
-                         intermediate_dim=16, pooling="mean")
+    return harness.tiny_vit(pooling="mean")
 
 
 def tiny_bert():
-    return kp.models.Bert(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
-                          max_sequence_length=16)
+    return harness.tiny_bert(VOCAB, hidden_dim=8, intermediate_dim=16)
 
 
 def images(n, seed=0):

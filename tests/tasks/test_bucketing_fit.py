@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ptft.models import Bert
 from keras_ptft.recipes import TextClassifier, text_classifier, text_regressor
 from keras_ptft.tasks import TextRegressor
+from tests import harness
 
 POSITIVE = ["big", "cat"]
 NEGATIVE = ["small", "dog"]
@@ -28,8 +28,7 @@ def mixed_length_task(n=96, seed=0):
 
 
 def tiny_backbone(vocabulary):
-    return Bert(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
-                max_sequence_length=SEQUENCE_LENGTH)
+    return harness.tiny_bert(vocabulary, max_sequence_length=SEQUENCE_LENGTH)
 
 
 def real_lengths(texts, preprocessor):

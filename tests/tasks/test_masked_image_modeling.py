@@ -3,15 +3,16 @@ import numpy as np
 import pytest
 
 from keras_ptft.data import generate_shapes
-from keras_ptft.models import ViT, load_backbone
+from keras_ptft.models import load_backbone
 from keras_ptft.tasks import MaskedImageModeling, save_reconstruction_grid
+from tests import harness
 
 PATCH = 4
 
 
 def make_task(pooling="token", **kwargs):
-    vit = ViT(image_shape=(16, 16, 3), patch_size=PATCH, num_layers=1, num_heads=2, hidden_dim=16,
-              intermediate_dim=32, pooling=pooling)
+    vit = harness.tiny_vit(image_shape=(16, 16, 3), patch_size=PATCH, hidden_dim=16, intermediate_dim=32,
+                           pooling=pooling)
     return MaskedImageModeling(vit, decoder_dim=16, decoder_layers=1, decoder_heads=2, **kwargs)
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import keras_ptft as kp
-from keras_ptft.models import Bert
 from keras_ptft.tasks import QuestionAnswerer
 from keras_ptft.tasks.question_answerer import best_spans, pick_answers
+from tests import harness
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 FILLER = ["the", "a", "red", "blue", "dog", "cat", "ran", "sat", "on", "mat", "."]
@@ -16,8 +16,7 @@ SEQUENCE_LENGTH = 24
 
 
 def tiny_bert():
-    return Bert(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-                max_sequence_length=SEQUENCE_LENGTH)
+    return harness.tiny_bert(VOCAB, num_layers=2, max_sequence_length=SEQUENCE_LENGTH)
 
 
 def toy_qa(n, seed, unanswerable=0.0):

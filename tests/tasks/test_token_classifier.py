@@ -7,9 +7,9 @@ import pytest
 
 import keras_ptft as kp
 from keras_ptft.data.token_alignment import WordPieceOffsets, encode_tagged_words
-from keras_ptft.models import Bert
 from keras_ptft.tasks import TokenClassifier
 from keras_ptft.tasks.token_classifier import word_tag_ids
+from tests import harness
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PEOPLE = ["alice", "bob", "carol", "dave"]
@@ -21,8 +21,7 @@ SEQUENCE_LENGTH = 16
 
 
 def tiny_bert(layers=2):
-    return Bert(vocabulary_size=len(VOCAB), num_layers=layers, num_heads=2, hidden_dim=16, intermediate_dim=32,
-                max_sequence_length=SEQUENCE_LENGTH)
+    return harness.tiny_bert(VOCAB, num_layers=layers, max_sequence_length=SEQUENCE_LENGTH)
 
 
 def toy_ner(n, seed):
@@ -142,13 +141,10 @@ def test_bad_input_names_field_and_index():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends(backend, run_on_backend, tmp_path):
-    import os
+def test_other_backends(backend, run_on_backend):
+    from tests.tasks import ner_qa_backend_worker
 
-    worker = os.path.join(os.path.dirname(__file__), "ner_qa_backend_worker.py")
-    run_on_backend(worker, backend, tmp_path)
-    with open(tmp_path / f"{backend}_report.json") as handle:
-        report = json.load(handle)
+    report = run_on_backend(ner_qa_backend_worker.main, backend)
     assert report["backend"] == backend
     assert report["ner_entity_keys"] == ["end", "label", "start", "text"]
     assert report["qa_answer"]["text"] in report["qa_context"]

@@ -1,7 +1,6 @@
 """Translator: learning a toy English→Chinese task, cached decoding, beam search, BLEU/chrF, errors."""
 
 import json
-import os
 
 import keras
 import numpy as np
@@ -9,8 +8,8 @@ import pytest
 import sacrebleu
 
 import keras_ptft as kp
+from tests.tasks import backend_worker_translator
 
-WORKER = os.path.join(os.path.dirname(__file__), "backend_worker_translator.py")
 # A word-for-word "translation": each English word has one Chinese word; the target is the
 # Chinese words in order, without spaces (as Chinese is written).
 LEXICON = {"red": "红", "blue": "蓝", "cat": "猫", "dog": "狗", "sun": "太阳", "moon": "月亮", "tree": "树",
@@ -241,9 +240,7 @@ def test_backend_parity(trained, backend, tmp_path, run_on_backend):
                 "beam": translator.translate(HELD_OUT[:6], sampler="beam", num_beams=3)}
     with open(tmp_path / "sources.json", "w") as handle:
         json.dump(HELD_OUT[:6], handle)
-    run_on_backend(WORKER, backend, tmp_path)
-    with open(tmp_path / f"{backend}_translations.json") as handle:
-        report = json.load(handle)
+    report = run_on_backend(backend_worker_translator.main, backend, tmp_path)
     assert report["backend"] == backend
     assert report["greedy"] == expected["greedy"]
     assert report["beam"] == expected["beam"]

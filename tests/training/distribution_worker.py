@@ -1,26 +1,22 @@
-"""Distribution checks on virtual CPU devices, one backend per process (tests/training/test_distribution.py).
-
-Prints one JSON line of figures; the test asserts on them. JAX gets two host devices from
-XLA_FLAGS (set before JAX is imported); TensorFlow splits its CPU into two logical devices.
+"""Distribution checks on virtual CPU devices (tests/training/test_distribution.py, through
+`run_on_backend`). `main` returns the figures; the test asserts on them. JAX and TensorFlow run
+in a process of their own: JAX gets two host devices from XLA_FLAGS (set by the test before JAX
+starts); TensorFlow splits its CPU into two logical devices before its first op.
 """
 
 import contextlib
 import io
-import json
 import os
 import shutil
-import sys
 import tempfile
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import keras_ptft as kp  # noqa: E402
-import keras_ptft.cli  # noqa: E402,F401
-from keras_ptft.models.layout import check_layout_map  # noqa: E402
-from keras_ptft.training.distribution import (  # noqa: E402
+import keras_ptft as kp
+import keras_ptft.cli  # noqa: F401
+from keras_ptft.models.layout import check_layout_map
+from keras_ptft.training.distribution import (
     check_global_batch_size,
     distributed_copy,
     describe,
@@ -147,7 +143,8 @@ def cli_pretrain_on_two_devices():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def main(backend):
+def main() -> dict:
+    backend = keras.config.backend()
     result = {"backend": backend}
     if backend == "torch":
         result["torch_error"] = error_of(lambda: resolve_distribution("data_parallel"))
@@ -205,8 +202,4 @@ def main(backend):
         result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
-    print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+    return result

@@ -1,18 +1,16 @@
 """Multi-process JAX data parallelism on one machine (tests/training/test_distribution.py).
 
-`python multihost_worker.py single OUT` trains a MaskedLM three steps on a global batch of 8 in one
-process; `python multihost_worker.py PROCESS_ID OUT PORT` is one of two processes joined through
-`keras.distribution.initialize` (jax.distributed, coordinator on 127.0.0.1:PORT), each with one CPU
-device and its own half of the same global batch. Both save their final weights to OUT (.npz).
+`single(OUT)` trains a MaskedLM three steps on a global batch of 8 in one process (the session's
+JAX process, through `run_on_backend`); `python multihost_worker.py PROCESS_ID OUT PORT` is one of
+two processes joined through `keras.distribution.initialize` (jax.distributed, coordinator on
+127.0.0.1:PORT), each with one CPU device (XLA_FLAGS from the test) and its own half of the same
+global batch. Both save their final weights to OUT (.npz).
 """
 
-import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
 TEXTS = [" ".join(f"w{(3 * i + j) % 27}" for j in range(4 + i % 4)) for i in range(8)]
@@ -27,10 +25,14 @@ def masked_batch(mlm):
     return ({k: np.asarray(v) for k, v in x.items()}, np.asarray(y), np.asarray(weights))
 
 
-def main():
-    mode, out = sys.argv[1], sys.argv[2]
+def single(out: str) -> dict:
+    train("single", out)
+    return {"backend": keras.config.backend(), "devices": len(keras.distribution.list_devices())}
+
+
+def train(mode: str, out: str, port: str | None = None) -> None:
     if mode != "single":
-        keras.distribution.initialize(job_addresses=f"127.0.0.1:{sys.argv[3]}", num_processes=2,
+        keras.distribution.initialize(job_addresses=f"127.0.0.1:{port}", num_processes=2,
                                       process_id=int(mode))
     import keras_ptft as kp
     from keras_ptft.training.distribution import distribution_scope, resolve_distribution
@@ -52,4 +54,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    train(sys.argv[1], sys.argv[2], sys.argv[3])

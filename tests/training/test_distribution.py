@@ -1,17 +1,20 @@
 """Data and model parallelism on two virtual CPU devices equal the single-device run; bad
-distribution arguments get named errors. One subprocess per backend."""
+distribution arguments get named errors. JAX (two host devices) and TensorFlow (two logical CPUs)
+run in a process of their own; the PyTorch refusal runs in the session's PyTorch process."""
 
-import json
 import os
 
 import pytest
 
-WORKER = os.path.join(os.path.dirname(__file__), "distribution_worker.py")
+from tests.training import distribution_worker
 
 
 def _figures(run_on_backend, backend):
-    result = run_on_backend(WORKER, backend, backend, timeout=600)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    own_process = backend != "torch"  # the device count is fixed when the backend starts
+    figures = run_on_backend(distribution_worker.main, backend, timeout=600, fresh_process=own_process,
+                             env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"} if own_process else None)
+    assert figures["backend"] == backend
+    return figures
 
 
 @pytest.mark.timeout(600)
@@ -67,7 +70,7 @@ def test_torch_refuses_with_the_keras_version(run_on_backend):
 
 
 @pytest.mark.timeout(600)
-def test_two_jax_processes_on_loopback_train_like_one(tmp_path):
+def test_two_jax_processes_on_loopback_train_like_one(tmp_path, run_on_backend):
     """jax.distributed through keras.distribution.initialize, coordinator on 127.0.0.1: a MaskedLM
     trained three steps by two processes (one CPU device and half the global batch each) ends
     with the single-process weights."""
@@ -78,17 +81,18 @@ def test_two_jax_processes_on_loopback_train_like_one(tmp_path):
     import numpy as np
 
     from tests.conftest import REPO_ROOT
+    from tests.training import multihost_worker
 
     pytest.importorskip("jax", reason="the jax extra is not installed (pip install '.[jax]')")
     worker = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
            "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
     with socket.socket() as probe:  # a free loopback port for the coordinator
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    single = subprocess.run([sys.executable, worker, "single", tmp_path / "single.npz"], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr[-3000:]
+    # The single-process reference: the session's JAX process (one CPU device, as each of the two).
+    assert run_on_backend(multihost_worker.single, "jax", tmp_path / "single.npz")["devices"] == 1
     processes = [subprocess.Popen([sys.executable, worker, str(i), tmp_path / f"p{i}.npz", str(port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     try:

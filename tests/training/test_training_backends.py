@@ -1,28 +1,17 @@
-"""The training toolkit on JAX and PyTorch: one subprocess per backend, results checked here
-against the same NumPy/TensorFlow references as the in-process tests."""
-
-import json
-import os
-import subprocess
-import sys
+"""The training toolkit on JAX and PyTorch (the session's backend processes, `run_on_backend`),
+results checked here against the same NumPy/TensorFlow references as the in-process tests."""
 
 import numpy as np
 import pytest
 
 import keras_ptft as kp
-
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_worker_training.py")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.training import backend_worker_training
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_toolkit_on_backend(backend):
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, WORKER], capture_output=True, text=True, env=env, timeout=900)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    results = json.loads(lines[-1][len("RESULT "):])
+def test_toolkit_on_backend(backend, run_on_backend, tmp_path):
+    results = run_on_backend(backend_worker_training.main, backend, tmp_path / "run", timeout=900)
     assert results["backend"] == backend
     steps = [0, 3, 10, 25, 60, 100]
     # References computed here (TensorFlow side) from the closed forms.
