@@ -154,10 +154,7 @@ def _add_pretrain_gpt(commands) -> None:
     parser.add_argument("--epochs", type=_positive_int, default=3)
     parser.add_argument("--batch-size", type=_positive_int, default=32)
     parser.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--checkpoint-dir", default=None,
-                        help="resumable run: run the same command again after a crash to continue")
-    _add_distribution_flags(parser)
+    _add_run_flags(parser)
     parser.set_defaults(run=_run_pretrain_gpt)
 
 
@@ -181,7 +178,11 @@ def _run_pretrain_gpt(args) -> int:
     return 0
 
 
-def _add_distribution_flags(parser) -> None:
+def _add_run_flags(parser) -> None:
+    """The flags of a training run: --seed, --checkpoint-dir (resumable) and the distribution flags."""
+    parser.add_argument("--seed", type=_non_negative_int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="resumable run: run the same command again after a crash to continue")
     parser.add_argument("--distribution", choices=["data", "model"], default=None,
                         help="train over several devices: data-parallel (JAX or TensorFlow) or model-parallel "
                         "(JAX); --batch-size is then the global batch")
@@ -245,10 +246,7 @@ def _add_finetune(commands) -> None:
     parser.add_argument("--lora-rank", type=_positive_int, default=None,
                         help="train LoRA adapters of this rank instead")
     parser.add_argument("--freeze-backbone", action="store_true", help="train the classification head only")
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--checkpoint-dir", default=None,
-                        help="resumable run: run the same command again after a crash to continue")
-    _add_distribution_flags(parser)
+    _add_run_flags(parser)
     parser.set_defaults(run=_run_finetune)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_ptft.convert.weights import WeightPorter
+from keras_ptft.convert.weights import WeightPorter, check_all_supported, check_present, check_supported
 from keras_ptft.models.bert import Bert
 
 # HF `hidden_act` → keras_ptft `activation`. "gelu_new"/"gelu_pytorch_tanh" are the tanh
@@ -27,22 +27,11 @@ _UNSUPPORTED = {
 
 def backbone_config(config: dict) -> dict:
     """The `Bert` constructor arguments of a HF BERT `config.json`; refuses what `Bert` lacks."""
-    for field, allowed in _UNSUPPORTED.items():
-        if config.get(field) not in allowed:
-            raise ValueError(
-                f"config.json has {field}={config[field]!r}, which keras_ptft's Bert does not "
-                f"support (supported: {allowed[0]!r})."
-            )
-    hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in ACTIVATIONS:
-        raise ValueError(
-            f"config.json has hidden_act={hidden_act!r}, which keras_ptft's Bert does not support "
-            f"(supported: {sorted(ACTIVATIONS)})."
-        )
-    missing = [f for f in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                           "intermediate_size") if f not in config]
-    if missing:
-        raise ValueError(f"config.json lacks the BERT fields {missing}.")
+    check_all_supported(config, "Bert", _UNSUPPORTED)
+    hidden_act = check_supported(config, "Bert", "hidden_act", ACTIVATIONS, default="gelu",
+                                 supported=sorted(ACTIVATIONS))
+    check_present(config, "BERT", ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                   "intermediate_size"))
     return {
         "vocabulary_size": config["vocab_size"],
         "num_layers": config["num_hidden_layers"],
@@ -77,26 +66,14 @@ def port_backbone(backbone: Bert, porter: WeightPorter) -> None:
     port(backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight")
     port(backbone.position_embedding.position_embeddings, "embeddings.position_embeddings.weight")
     port(backbone.segment_embedding.embeddings, "embeddings.token_type_embeddings.weight")
-    _port_layer_norm(porter, backbone.embeddings_layer_norm, "embeddings.LayerNorm")
+    porter.port_layer_norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
     for i, block in enumerate(backbone.transformer_layers):
         prefix = f"encoder.layer.{i}."
-        attention = block._self_attention_layer
-        for name, dense in (("query", attention.query_dense), ("key", attention.key_dense),
-                            ("value", attention.value_dense)):
-            # HF: (out, in) Linear; keras-hub EinsumDense: (in, heads, head_dim).
-            port(dense.kernel, f"{prefix}attention.self.{name}.weight", lambda w, s: w.T.reshape(s))
-            port(dense.bias, f"{prefix}attention.self.{name}.bias", lambda w, s: w.reshape(s))
-        port(attention.output_dense.kernel, f"{prefix}attention.output.dense.weight", lambda w, s: w.T.reshape(s))
-        port(attention.output_dense.bias, f"{prefix}attention.output.dense.bias")
-        _port_layer_norm(porter, block._self_attention_layer_norm, f"{prefix}attention.output.LayerNorm")
-        port(block._feedforward_intermediate_dense.kernel, f"{prefix}intermediate.dense.weight", _transpose)
-        port(block._feedforward_intermediate_dense.bias, f"{prefix}intermediate.dense.bias")
-        port(block._feedforward_output_dense.kernel, f"{prefix}output.dense.weight", _transpose)
-        port(block._feedforward_output_dense.bias, f"{prefix}output.dense.bias")
-        _port_layer_norm(porter, block._feedforward_layer_norm, f"{prefix}output.LayerNorm")
+        porter.port_encoder_block(block, prefix, attention="attention.self")
+        porter.port_layer_norm(block._self_attention_layer_norm, f"{prefix}attention.output.LayerNorm")
+        porter.port_layer_norm(block._feedforward_layer_norm, f"{prefix}output.LayerNorm")
     if porter.has("pooler.dense.weight"):
-        port(backbone.pooled_dense.kernel, "pooler.dense.weight", _transpose)
-        port(backbone.pooled_dense.bias, "pooler.dense.bias")
+        porter.port_dense(backbone.pooled_dense, "pooler.dense")
     else:
         porter.note_missing("pooler.dense.weight")
 
@@ -107,28 +84,16 @@ def has_mlm_head(porter: WeightPorter) -> bool:
 
 def port_mlm_head(head, porter: WeightPorter, backbone: Bert) -> None:
     """Copies `cls.predictions.*` into keras-hub's `MaskedLMHead` (output tied to the embedding)."""
-    port = porter.port
-    port(head._intermediate_dense.kernel, "cls.predictions.transform.dense.weight", _transpose)
-    port(head._intermediate_dense.bias, "cls.predictions.transform.dense.bias")
-    _port_layer_norm(porter, head._intermediate_layer_norm, "cls.predictions.transform.LayerNorm")
+    porter.port_dense(head._intermediate_dense, "cls.predictions.transform.dense")
+    porter.port_layer_norm(head._intermediate_layer_norm, "cls.predictions.transform.LayerNorm")
     bias_key = "cls.predictions.bias" if porter.has("cls.predictions.bias") else "cls.predictions.decoder.bias"
-    port(head._bias, bias_key)
+    porter.port(head._bias, bias_key)
+    # keras_ptft ties the output projection to the token embedding, as BERT does; an untied
+    # decoder cannot be represented, so refuse it rather than silently drop it.
     if porter.has("cls.predictions.decoder.weight"):
-        decoder = porter.take("cls.predictions.decoder.weight")
-        embedding = np.asarray(backbone.token_embedding.embeddings.numpy())
-        # keras_ptft ties the output projection to the token embedding, as BERT does; an untied
-        # decoder cannot be represented, so refuse it rather than silently drop it.
-        if decoder.shape != embedding.shape or not np.allclose(decoder, embedding, atol=1e-6):
+        if not porter.matches("cls.predictions.decoder.weight", backbone.token_embedding.embeddings):
             raise ValueError(
                 "cls.predictions.decoder.weight differs from embeddings.word_embeddings.weight: the "
                 "checkpoint's MLM output is not tied to the embedding, which keras_ptft's MaskedLM requires."
             )
 
-
-def _port_layer_norm(porter: WeightPorter, layer, prefix: str) -> None:
-    porter.port(layer.gamma, f"{prefix}.weight")
-    porter.port(layer.beta, f"{prefix}.bias")
-
-
-def _transpose(w, shape):
-    return w.T

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from keras_ptft.convert.tokenizers import HuggingFaceGPT2Tokenizer
-from keras_ptft.convert.weights import WeightPorter
+from keras_ptft.convert.weights import WeightPorter, check_all_supported, check_present, check_supported, transpose
 from keras_ptft.models.gpt import GPT
 
 # GPT's blocks use GELU in its tanh form; these are the HF names of that same function.
@@ -33,21 +33,10 @@ END_OF_TEXT = "<|endoftext|>"
 
 def backbone_config(config: dict) -> dict:
     """The `GPT` constructor arguments of a HF GPT-2 `config.json`; refuses what `GPT` lacks."""
-    for field, allowed in _REQUIRED.items():
-        if config.get(field) not in allowed:
-            raise ValueError(
-                f"config.json has {field}={config[field]!r}, which keras_ptft's GPT does not support "
-                f"(supported: {allowed[0]!r})."
-            )
-    activation = config.get("activation_function", "gelu_new")
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"config.json has activation_function={activation!r}, which keras_ptft's GPT does not "
-            f"support (supported: {list(ACTIVATIONS)}, GELU in its tanh form)."
-        )
-    missing = [f for f in ("vocab_size", "n_embd", "n_layer", "n_head") if f not in config]
-    if missing:
-        raise ValueError(f"config.json lacks the GPT-2 fields {missing}.")
+    check_all_supported(config, "GPT", _REQUIRED)
+    check_supported(config, "GPT", "activation_function", ACTIVATIONS, default="gelu_new",
+                    supported=f"{list(ACTIVATIONS)}, GELU in its tanh form")
+    check_present(config, "GPT-2", ("vocab_size", "n_embd", "n_layer", "n_head"))
     hidden = config["n_embd"]
     return {
         "vocabulary_size": config["vocab_size"],
@@ -84,8 +73,8 @@ def port_backbone(backbone: GPT, porter: WeightPorter) -> None:
     port(backbone.position_embedding.position_embeddings, "wpe.weight")
     for i, block in enumerate(backbone.transformer_layers):
         prefix = f"h.{i}."
-        _port_layer_norm(porter, block._self_attention_layer_norm, f"{prefix}ln_1")
-        _port_layer_norm(porter, block._feedforward_layer_norm, f"{prefix}ln_2")
+        porter.port_layer_norm(block._self_attention_layer_norm, f"{prefix}ln_1")
+        porter.port_layer_norm(block._feedforward_layer_norm, f"{prefix}ln_2")
         attention = block._self_attention_layer
         for j, dense in enumerate((attention.query_dense, attention.key_dense, attention.value_dense)):
             columns = slice(j * hidden, (j + 1) * hidden)
@@ -98,7 +87,7 @@ def port_backbone(backbone: GPT, porter: WeightPorter) -> None:
         port(block._feedforward_intermediate_dense.bias, f"{prefix}mlp.c_fc.bias")
         port(block._feedforward_output_dense.kernel, f"{prefix}mlp.c_proj.weight")
         port(block._feedforward_output_dense.bias, f"{prefix}mlp.c_proj.bias")
-    _port_layer_norm(porter, backbone.layer_norm, "ln_f")
+    porter.port_layer_norm(backbone.layer_norm, "ln_f")
 
 
 def port_lm_head(backbone: GPT, porter: WeightPorter) -> None:
@@ -109,15 +98,13 @@ def port_lm_head(backbone: GPT, porter: WeightPorter) -> None:
             porter.take("lm_head.weight")  # raises, naming the tensor
         return
     if backbone.tie_embeddings:
-        head = porter.take("lm_head.weight")
-        embedding = np.asarray(backbone.token_embedding.embeddings.numpy())
-        if head.shape != embedding.shape or not np.allclose(head, embedding, atol=1e-6):
+        if not porter.matches("lm_head.weight", backbone.token_embedding.embeddings):
             raise ValueError(
                 "lm_head.weight differs from wte.weight although config.json has tie_word_embeddings="
                 "true; set it to false to load an untied head."
             )
         return
-    porter.port(backbone.token_embedding.reverse_embeddings, "lm_head.weight", lambda w, s: w.T)
+    porter.port(backbone.token_embedding.reverse_embeddings, "lm_head.weight", transpose)
 
 
 def gpt2_tokenizer(path: str, vocabulary_size: int | None = None) -> HuggingFaceGPT2Tokenizer:
@@ -187,7 +174,3 @@ def _read_tokenizer_json(path: str) -> tuple[dict, list[str]]:
 def _split(w: np.ndarray, shape: tuple) -> np.ndarray:
     return w.reshape(shape)
 
-
-def _port_layer_norm(porter: WeightPorter, layer, prefix: str) -> None:
-    porter.port(layer.gamma, f"{prefix}.weight")
-    porter.port(layer.beta, f"{prefix}.bias")

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from keras_ptft.convert.weights import WeightPorter
+from keras_ptft.convert.weights import WeightPorter, check_all_supported, check_present
 from keras_ptft.models.vit import ViT
 
 # Fields that change the computation but that ViT does not implement: field → allowed values.
@@ -34,16 +34,8 @@ DEFAULT_STD = (0.5, 0.5, 0.5)
 
 def backbone_config(config: dict) -> dict:
     """The `ViT` constructor arguments of a HF ViT `config.json`; refuses what `ViT` lacks."""
-    for field, allowed in _REQUIRED.items():
-        if config.get(field) not in allowed:
-            raise ValueError(
-                f"config.json has {field}={config[field]!r}, which keras_ptft's ViT does not support "
-                f"(supported: {allowed[0]!r})."
-            )
-    missing = [f for f in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-               if f not in config]
-    if missing:
-        raise ValueError(f"config.json lacks the ViT fields {missing}.")
+    check_all_supported(config, "ViT", _REQUIRED)
+    check_present(config, "ViT", ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"))
     image_size = _pair(config.get("image_size", 224), "image_size")
     patch_size = _pair(config.get("patch_size", 16), "patch_size")
     if patch_size[0] != patch_size[1]:
@@ -92,7 +84,6 @@ def pixel_normalization(path: str, channels: int) -> tuple[np.ndarray, np.ndarra
 def port_backbone(backbone: ViT, porter: WeightPorter, mean: np.ndarray, std: np.ndarray) -> None:
     """Copies the patch embedding (normalisation folded in), positions, class token, blocks and
     final LayerNorm into `backbone`."""
-    port = porter.port
     kernel = porter.take("embeddings.patch_embeddings.projection.weight")  # (hidden, C, p, p)
     bias = porter.take("embeddings.patch_embeddings.projection.bias")
     kernel = kernel.astype("float64").transpose(2, 3, 1, 0)  # → Keras (p, p, C, hidden)
@@ -109,24 +100,13 @@ def port_backbone(backbone: ViT, porter: WeightPorter, mean: np.ndarray, std: np
             f"config.json's image_size and patch_size need {expected}."
         )
     backbone.patch_positions.embeddings.assign(positions[0, 1:])
-    port(backbone.class_token.token, "embeddings.cls_token", lambda w, s: (w + positions[:, :1]).reshape(s))
+    porter.port(backbone.class_token.token, "embeddings.cls_token", lambda w, s: (w + positions[:, :1]).reshape(s))
     for i, block in enumerate(backbone.transformer_layers):
         prefix = f"encoder.layer.{i}."
-        attention = block._self_attention_layer
-        _port_layer_norm(porter, block._self_attention_layer_norm, f"{prefix}layernorm_before")
-        for name, dense in (("query", attention.query_dense), ("key", attention.key_dense),
-                            ("value", attention.value_dense)):
-            # HF: (out, in) Linear; keras-hub EinsumDense: (in, heads, head_dim).
-            port(dense.kernel, f"{prefix}attention.attention.{name}.weight", lambda w, s: w.T.reshape(s))
-            port(dense.bias, f"{prefix}attention.attention.{name}.bias", lambda w, s: w.reshape(s))
-        port(attention.output_dense.kernel, f"{prefix}attention.output.dense.weight", lambda w, s: w.T.reshape(s))
-        port(attention.output_dense.bias, f"{prefix}attention.output.dense.bias")
-        _port_layer_norm(porter, block._feedforward_layer_norm, f"{prefix}layernorm_after")
-        port(block._feedforward_intermediate_dense.kernel, f"{prefix}intermediate.dense.weight", _transpose)
-        port(block._feedforward_intermediate_dense.bias, f"{prefix}intermediate.dense.bias")
-        port(block._feedforward_output_dense.kernel, f"{prefix}output.dense.weight", _transpose)
-        port(block._feedforward_output_dense.bias, f"{prefix}output.dense.bias")
-    _port_layer_norm(porter, backbone.final_layer_norm, "layernorm")
+        porter.port_layer_norm(block._self_attention_layer_norm, f"{prefix}layernorm_before")
+        porter.port_encoder_block(block, prefix, attention="attention.attention")
+        porter.port_layer_norm(block._feedforward_layer_norm, f"{prefix}layernorm_after")
+    porter.port_layer_norm(backbone.final_layer_norm, "layernorm")
 
 
 def has_classifier(porter: WeightPorter) -> bool:
@@ -134,8 +114,7 @@ def has_classifier(porter: WeightPorter) -> bool:
 
 
 def port_classifier(dense, porter: WeightPorter) -> None:
-    porter.port(dense.kernel, "classifier.weight", _transpose)
-    porter.port(dense.bias, "classifier.bias")
+    porter.port_dense(dense, "classifier")
 
 
 def label_names(config: dict, num_classes: int) -> list[str] | None:
@@ -160,12 +139,3 @@ def _pair(value, field: str) -> tuple[int, int]:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return int(value[0]), int(value[1])
     raise ValueError(f"config.json has {field}={value!r}; expected an int or [height, width].")
-
-
-def _port_layer_norm(porter: WeightPorter, layer, prefix: str) -> None:
-    porter.port(layer.gamma, f"{prefix}.weight")
-    porter.port(layer.beta, f"{prefix}.bias")
-
-
-def _transpose(w, shape):
-    return w.T

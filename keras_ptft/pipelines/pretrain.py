@@ -206,16 +206,12 @@ def pretrain_bert(
     # the number of packed batches.
     mlm.compile(optimizer=make_adamw(WarmupDecay(learning_rate, total_steps=None, warmup_ratio=0.06),
                                      clipnorm=1.0))
-    started = time.perf_counter()
-    history = mlm.fit(train_texts, batch_size=batch_size, epochs=epochs, verbose=2)
-    metrics["train_seconds"] = time.perf_counter() - started
+    history = _timed_fit(mlm, train_texts, metrics, batch_size=batch_size, epochs=epochs, verbose=2)
     metrics["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
     held_out_ds = tf.data.Dataset.from_tensor_slices(held_out).batch(batch_size)
     metrics["masked_accuracy"] = float(mlm.evaluate(held_out_ds, verbose=0, return_dict=True)["masked_accuracy"])
     print(f"held-out masked-token accuracy: {metrics['masked_accuracy']:.3f}")
-    if output_dir is not None:
-        _save(mlm, output_dir, "fine-tune with kp.recipes.text_classifier or `keras-ptft finetune`")
-    return PretrainResult(mlm, metrics)
+    return _result(mlm, metrics, output_dir, "fine-tune with kp.recipes.text_classifier or `keras-ptft finetune`")
 
 
 def pretrain_gpt(
@@ -282,9 +278,7 @@ def pretrain_gpt(
     print(f"held-out perplexity before: {metrics['perplexity_before']:.1f}")
 
     _step(f"pretraining for {epochs} epochs on {len(train_texts)} texts")
-    started = time.perf_counter()
-    lm.fit(train_texts, batch_size=batch_size, epochs=epochs)
-    metrics["train_seconds"] = time.perf_counter() - started
+    _timed_fit(lm, train_texts, metrics, batch_size=batch_size, epochs=epochs)
     metrics["perplexity_after"] = lm.perplexity(held_out)
     print(f"held-out perplexity after:  {metrics['perplexity_after']:.1f}")
     if sample_prompts:
@@ -293,9 +287,7 @@ def pretrain_gpt(
         metrics["top_p"] = lm.generate(list(sample_prompts), max_length=40, sampler="top_p", p=0.9, seed=seed)
         for text in metrics["greedy"] + metrics["top_p"]:
             print(f"  {text!r}")
-    if output_dir is not None:
-        _save(lm, output_dir, "load with kp.recipes.text_generator or `keras-ptft generate`")
-    return PretrainResult(lm, metrics)
+    return _result(lm, metrics, output_dir, "load with kp.recipes.text_generator or `keras-ptft generate`")
 
 
 def pretrain_vit(
@@ -338,12 +330,10 @@ def pretrain_vit(
     backbone = ViT.from_size(size, pooling="mean", position_embedding="sincos", **backbone_options)
     mae = MaskedImageModeling(backbone, decoder_dim=decoder_dim, decoder_layers=decoder_layers, seed=seed)
     mae.compile(optimizer=make_adamw(learning_rate, weight_decay=0.05))
-    started = time.perf_counter()
-    history = mae.fit(images, batch_size=batch_size, epochs=epochs, verbose=2)
-    metrics = {"train_seconds": time.perf_counter() - started, "loss": list(history.history["loss"])}
-    if output_dir is not None:
-        _save(mae, output_dir, "fine-tune with kp.recipes.image_classifier")
-    return PretrainResult(mae, metrics)
+    metrics = {}
+    history = _timed_fit(mae, images, metrics, batch_size=batch_size, epochs=epochs, verbose=2)
+    metrics["loss"] = list(history.history["loss"])
+    return _result(mae, metrics, output_dir, "fine-tune with kp.recipes.image_classifier")
 
 
 def pretrain_seq2seq(
@@ -417,16 +407,13 @@ def pretrain_seq2seq(
     print(f"held-out denoising loss before: {metrics['loss_before']:.3f}")
 
     _step(f"pretraining by {objective} ({epochs} epochs, {len(train_texts)} texts)")
-    started = time.perf_counter()
-    history = denoiser.fit(train_texts, batch_size=batch_size, epochs=epochs, verbose=2)
-    metrics["train_seconds"] = time.perf_counter() - started
+    history = _timed_fit(denoiser, train_texts, metrics, batch_size=batch_size, epochs=epochs, verbose=2)
     metrics["loss"] = [round(v, 4) for v in history.history.get("loss", [])]
     metrics["loss_after"] = float(denoiser.evaluate(held_out, batch_size=batch_size, verbose=0,
                                                     return_dict=True)["loss"])
     print(f"held-out denoising loss after:  {metrics['loss_after']:.3f}")
-    if output_dir is not None:
-        _save(denoiser, output_dir, "fine-tune with kp.recipes.translator or `keras-ptft finetune translator`")
-    return PretrainResult(denoiser, metrics)
+    return _result(denoiser, metrics, output_dir,
+                   "fine-tune with kp.recipes.translator or `keras-ptft finetune translator`")
 
 
 def _split(texts, held_out_fraction, held_out_texts):
@@ -466,8 +453,19 @@ def _step(message: str) -> None:
     print(f"--- {message}", flush=True)
 
 
-def _save(task, output_dir, hint: str) -> None:
-    output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    task.save_to_preset(output_dir)
-    print(f"\nSaved to {output_dir} ({hint}).", flush=True)
+def _timed_fit(task, x, metrics: dict, **fit_kwargs):
+    """`task.fit(x, **fit_kwargs)`, its wall-clock time written to `metrics["train_seconds"]`."""
+    started = time.perf_counter()
+    history = task.fit(x, **fit_kwargs)
+    metrics["train_seconds"] = time.perf_counter() - started
+    return history
+
+
+def _result(task, metrics: dict, output_dir, hint: str) -> PretrainResult:
+    """The pipeline's `PretrainResult`, the task saved to `output_dir` first when one is given."""
+    if output_dir is not None:
+        output_dir = os.fspath(output_dir)
+        os.makedirs(output_dir, exist_ok=True)
+        task.save_to_preset(output_dir)
+        print(f"\nSaved to {output_dir} ({hint}).", flush=True)
+    return PretrainResult(task, metrics)

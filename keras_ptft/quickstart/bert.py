@@ -13,7 +13,7 @@ import time
 
 import keras
 
-from keras_ptft.quickstart import CheckFailed
+from keras_ptft.quickstart import check, phase, start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,20 +39,15 @@ class Settings:
                    finetune_epochs=4)
 
 
-def _phase(message: str) -> None:
-    print(f"\n=== {message}", flush=True)
-
-
 def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Runs every phase and returns the summary figures; raises `CheckFailed` on a failed check."""
     import keras_ptft as kp
     from keras_ptft.pipelines import pretrain_bert
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    results: dict = {"settings": dataclasses.asdict(settings), "backend": keras.config.backend()}
+    results = start(settings, seed)
 
-    _phase("1/6 Loading the embedded corpus (standard-library docstrings and help topics)")
+    phase("1/6 Loading the embedded corpus (standard-library docstrings and help topics)")
     task = kp.data.load_embedded_classification(seed=seed)
     train_texts, train_labels = list(task.train_texts), task.train_labels
     # The classifier's training texts join the unlabeled corpus (task-adaptive pretraining, as
@@ -64,7 +59,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     print(f"corpus: {len(corpus)} documents; classification: {len(train_texts)} train / "
           f"{len(task.test_texts)} test examples, classes {task.label_names}")
 
-    _phase(f"2/6 Pretraining a {settings.size} BERT: a WordPiece vocabulary (at most {settings.vocabulary_size} "
+    phase(f"2/6 Pretraining a {settings.size} BERT: a WordPiece vocabulary (at most {settings.vocabulary_size} "
            f"tokens), then masked LM ({settings.pretrain_epochs} epochs)")
     pretrained_path = os.path.join(output_dir, "quickstart_bert")
     pretrained = pretrain_bert(
@@ -95,9 +90,9 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         metrics["seconds"] = time.perf_counter() - start
         return classifier, metrics
 
-    _phase("3/6 Fine-tuning the pretrained BERT")
+    phase("3/6 Fine-tuning the pretrained BERT")
     classifier, pretrained_metrics = finetune(pretrained_path, "from the pretrained backbone")
-    _phase("4/6 Fine-tuning the same classifier from scratch (random init, same budget)")
+    phase("4/6 Fine-tuning the same classifier from scratch (random init, same budget)")
     scratch_backbone = kp.models.Bert.from_size(
         settings.size, vocabulary_size=len(vocabulary), max_sequence_length=settings.sequence_length
     )
@@ -105,13 +100,13 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     results["pretrained"] = pretrained_metrics
     results["scratch"] = scratch_metrics
 
-    _phase(f"5/6 Exporting the fine-tuned classifier to {output_dir}/quickstart/ (verified on the test texts)")
+    phase(f"5/6 Exporting the fine-tuned classifier to {output_dir}/quickstart/ (verified on the test texts)")
     export_path = kp.export.export(classifier, os.path.join(output_dir, "quickstart"), formats=["saved_model"],
                                    verify_data=list(task.test_texts), overwrite=True)
     saved_model_path = os.path.join(export_path, "1")
     print(f"SavedModel: {saved_model_path}; Keras model, vocabulary and manifest.json beside it in {export_path}/")
 
-    _phase("6/6 Reloading the SavedModel with plain TensorFlow and comparing predictions")
+    phase("6/6 Reloading the SavedModel with plain TensorFlow and comparing predictions")
     parity = kp.export.saved_model_parity(saved_model_path, classifier, list(task.test_texts))
     results["export_parity"] = parity
     results["wall_seconds"] = time.perf_counter() - started
@@ -127,8 +122,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         failures.append(
             f"the fine-tuned classifier is near chance ({pretrained_metrics['accuracy']:.3f} vs {chance:.3f})"
         )
-    if failures:
-        raise CheckFailed("; ".join(failures))
+    check(failures)
     return results
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from keras_ptft.quickstart import CheckFailed
+from keras_ptft.quickstart import CheckFailed, phase
 
 SAMPLE_PROMPTS = ("Return the", "This module provides", "If the")
 
@@ -33,18 +33,14 @@ class Settings:
         return cls(vocabulary_size=500, sequence_length=32, max_documents=600, epochs=2)
 
 
-def _phase(message: str) -> None:
-    print(f"\n=== {message}", flush=True)
-
-
 def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Pretrains on the embedded corpus; raises `CheckFailed` if perplexity did not drop."""
     import keras_ptft as kp
     from keras_ptft.pipelines import pretrain_gpt
 
-    _phase("Loading the embedded corpus (standard-library docstrings and help topics)")
+    phase("Loading the embedded corpus (standard-library docstrings and help topics)")
     texts = kp.data.load_embedded_corpus(max_documents=settings.max_documents, seed=seed)
-    _phase(f"Pretraining a {settings.size} GPT: a byte-level BPE vocabulary, then causal LM")
+    phase(f"Pretraining a {settings.size} GPT: a byte-level BPE vocabulary, then causal LM")
     results = pretrain_gpt(texts, os.path.join(output_dir, "gpt"), size=settings.size,
                            vocabulary_size=settings.vocabulary_size, sequence_length=settings.sequence_length,
                            epochs=settings.epochs, batch_size=settings.batch_size,

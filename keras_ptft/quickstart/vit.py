@@ -12,7 +12,7 @@ import time
 
 import keras
 
-from keras_ptft.quickstart import CheckFailed
+from keras_ptft.quickstart import check, phase, start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,18 +38,13 @@ class Settings:
                    test_images=128, pretrain_epochs=2, finetune_epochs=2)
 
 
-def _phase(message: str) -> None:
-    print(f"\n=== {message}", flush=True)
-
-
 def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> dict:
     """Runs every phase and returns the summary figures; raises `CheckFailed` on a failed check."""
     import keras_ptft as kp
     from keras_ptft.pipelines import pretrain_vit
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    results: dict = {"settings": dataclasses.asdict(settings), "backend": keras.config.backend()}
+    results = start(settings, seed)
     overrides = {"image_shape": (settings.image_size, settings.image_size, 3)}
     if settings.num_layers:
         overrides["num_layers"] = settings.num_layers
@@ -57,13 +52,13 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         overrides.update(hidden_dim=settings.hidden_dim, intermediate_dim=4 * settings.hidden_dim,
                          num_heads=max(1, settings.hidden_dim // 32))
 
-    _phase("1/5 Generating the shapes dataset (circle / square / triangle / cross)")
+    phase("1/5 Generating the shapes dataset (circle / square / triangle / cross)")
     unlabelled = kp.data.generate_shapes(settings.pretrain_images, settings.image_size, seed=seed)
     labelled = kp.data.generate_shapes(settings.labelled_images, settings.image_size, seed=seed + 1)
     test = kp.data.generate_shapes(settings.test_images, settings.image_size, seed=seed + 2)
     print(f"{len(unlabelled.images)} unlabelled, {len(labelled.images)} labelled, {len(test.images)} test images")
 
-    _phase("2/5 MAE pretraining (75% of patches masked)")
+    phase("2/5 MAE pretraining (75% of patches masked)")
     pretrained_path = os.path.join(output_dir, "vit_mae")
     pretrained = pretrain_vit(unlabelled.images, pretrained_path, size=settings.size,
                               epochs=settings.pretrain_epochs, batch_size=settings.batch_size,
@@ -74,7 +69,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
     png = kp.tasks.save_reconstruction_grid(mae, test.images[:8], os.path.join(output_dir, "vit_mae_reconstructions.png"))
     print(f"pretrained backbone saved to {pretrained_path}/; reconstructions: {png}")
 
-    _phase(f"3/5 Fine-tuning on {len(labelled.images)} labels: MAE-pretrained vs from scratch")
+    phase(f"3/5 Fine-tuning on {len(labelled.images)} labels: MAE-pretrained vs from scratch")
     classifiers = {}
     for name, source in (("pretrained", pretrained_path),
                          ("scratch", kp.models.ViT.from_size(settings.size, pooling="mean", **overrides))):
@@ -88,7 +83,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
                                                           return_dict=True)["accuracy"]
         classifiers[name] = classifier
 
-    _phase("4/5 Exporting the pretrained classifier as a SavedModel taking uint8 images")
+    phase("4/5 Exporting the pretrained classifier as a SavedModel taking uint8 images")
     export_dir = kp.export.export(classifiers["pretrained"], os.path.join(output_dir, "vit_shapes"),
                                   formats=["saved_model"], overwrite=True)
     saved_model = os.path.join(export_dir, "1")
@@ -97,7 +92,7 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
                                                                         test.images[:32])
     print(f"SavedModel: {saved_model}")
 
-    _phase("5/5 Summary")
+    phase("5/5 Summary")
     results["seconds"] = time.perf_counter() - started
     for name, value in (("MAE loss (first → last epoch)", f"{results['mae_loss_first']:.3f} → {results['mae_loss_last']:.3f}"),
                         ("test accuracy, MAE-pretrained", f"{results['pretrained_accuracy']:.3f}"),
@@ -110,6 +105,5 @@ def run(settings: Settings, output_dir: str = "saved_models", seed: int = 0) -> 
         failures.append("the MAE reconstruction loss did not decrease")
     if not results["export_max_abs_diff"] <= 1e-4:
         failures.append(f"the SavedModel differs from the Keras model by {results['export_max_abs_diff']:.2e}")
-    if failures:
-        raise CheckFailed("; ".join(failures))
+    check(failures)
     return results

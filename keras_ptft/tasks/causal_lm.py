@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
@@ -15,10 +14,10 @@ from keras_ptft.data.causal_lm_preprocessing import CausalLMPreprocessor
 from keras_ptft.data.packing import pack_for_causal_lm
 from keras_ptft.models.gpt import GPT
 from keras_ptft.tasks.base import BucketingOption, TrainingMixin
-from keras_ptft.tasks.masked_lm import check_packing, is_text_corpus, shuffled_documents
+from keras_ptft.tasks.masked_lm import check_corpus, check_packing, is_text_corpus, shuffled_documents, shuffled_rows
 from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
-from keras_ptft.validation import check_sequence_length, check_text_dataset, check_texts
+from keras_ptft.validation import check_sequence_length, check_texts
 
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam")
 
@@ -161,11 +160,7 @@ class CausalLM(BucketingOption, TrainingMixin, keras_hub.models.GPT2CausalLM):
     # which Keras also shuffles every epoch. `tf.data.Dataset`s still go through keras-hub.
 
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
-        if isinstance(x, (str, list, tuple, np.ndarray)):
-            x = check_texts(x, "x", allow_empty=True)
-        elif hasattr(x, "element_spec"):
-            check_text_dataset(x)
-        return x, y, sample_weight
+        return check_corpus(x), y, sample_weight
 
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
         # Only training batches (`augment=True`, i.e. `fit`'s own data) of a plain corpus are
@@ -193,10 +188,7 @@ class CausalLM(BucketingOption, TrainingMixin, keras_hub.models.GPT2CausalLM):
         # is dropped; it is one row of many on a real corpus.
         blocks = pack_for_causal_lm(documents, length, tokenizer.end_token_id, tokenizer.pad_token_id,
                                     drop_remainder=False)
-        if num_tokens is not None:  # in memory: the block count is known, so schedules can be sized
-            blocks = blocks.apply(tf.data.experimental.assert_cardinality(math.ceil(num_tokens / (length + 1))))
-        if shuffle:
-            blocks = blocks.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True)
+        blocks = shuffled_rows(blocks, num_tokens, length + 1, seed=self.seed, shuffle=shuffle)
         return blocks.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE)
 
     def tokenize(self, texts, chunk_size: int = 1024) -> tuple[dict, np.ndarray, np.ndarray]:

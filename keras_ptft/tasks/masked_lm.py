@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 import keras_hub
@@ -160,11 +160,7 @@ class MaskedLM(BucketingOption, TrainingMixin, keras_hub.models.MaskedLM):
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
 
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
-        if isinstance(x, (str, list, tuple, np.ndarray)):
-            x = check_texts(x, "x", allow_empty=True)
-        elif hasattr(x, "element_spec"):
-            check_text_dataset(x)
-        return x, y, sample_weight
+        return check_corpus(x), y, sample_weight
 
     def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
         # Only training batches (`augment=True`, i.e. `fit`'s own data) are packed: validation,
@@ -179,11 +175,7 @@ class MaskedLM(BucketingOption, TrainingMixin, keras_hub.models.MaskedLM):
                                                        separator=1)
             rows = pack_for_masked_lm(documents, self.sequence_length, tokenizer.cls_token_id,
                                       tokenizer.sep_token_id, tokenizer.pad_token_id)
-            if num_tokens is not None:  # in memory: the row count is known, so schedules can be sized
-                rows = rows.apply(tf.data.experimental.assert_cardinality(
-                    math.ceil(num_tokens / (self.sequence_length - 1))))
-            if shuffle:
-                rows = rows.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True)
+            rows = shuffled_rows(rows, num_tokens, self.sequence_length - 1, seed=self.seed, shuffle=shuffle)
             # The packed rows are masked here, once: keras-hub's masker is the preprocessor's, so
             # `preprocess_samples` must not run over them again.
             batches = masked_lm_examples(rows.batch(batch_size or 32), self.preprocessor.masker)
@@ -366,6 +358,42 @@ def is_text_corpus(x) -> bool:
     if isinstance(x, np.ndarray):
         x = x.tolist() if x.ndim == 1 else None
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x)
+
+
+def check_corpus(x: Any) -> Any:
+    """`x` of a pretraining language model's `fit` / `evaluate` / `predict`: texts (a single str,
+    a list / tuple / array of str, empty allowed) become a list (`check_texts`), a dataset must
+    yield strings or feature dicts (`check_text_dataset`); anything else (token-id dicts) passes.
+
+    Example:
+    ```python
+    check_corpus("the cat sat")  # ["the cat sat"]
+    ```
+    """
+    if isinstance(x, (str, list, tuple, np.ndarray)):
+        return check_texts(x, "x", allow_empty=True)
+    if hasattr(x, "element_spec"):
+        check_text_dataset(x)
+    return x
+
+
+def shuffled_rows(rows, num_tokens: int | None, tokens_per_row: int, seed: int | None = None, shuffle: bool = True):
+    """Packed rows (a `tf.data.Dataset`), told how many there are when the corpus was in memory
+    (`num_tokens` from `shuffled_documents`, `tokens_per_row` text tokens per row) so that a
+    schedule can be sized from them, and reshuffled every epoch when `shuffle`.
+
+    Example:
+    ```python
+    rows = shuffled_rows(pack_for_causal_lm(documents, 16, end_id, pad_id), num_tokens, 17, seed=0)
+    ```
+    """
+    import tensorflow as tf
+
+    if num_tokens is not None:
+        rows = rows.apply(tf.data.experimental.assert_cardinality(math.ceil(num_tokens / tokens_per_row)))
+    if shuffle:
+        rows = rows.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+    return rows
 
 
 def shuffled_documents(tokenizer, texts, seed: int | None = None, shuffle: bool = True, separator: int = 1):
