@@ -185,7 +185,7 @@ def _add_run_flags(parser) -> None:
                         help="resumable run: run the same command again after a crash to continue")
     parser.add_argument("--distribution", choices=["data", "model"], default=None,
                         help="train over several devices: data-parallel (JAX or TensorFlow) or model-parallel "
-                        "(JAX); --batch-size is then the global batch")
+                        "(JAX; not for seq2seq); --batch-size is then the global batch")
     parser.add_argument("--devices", type=_positive_int, default=None,
                         help="how many devices --distribution uses (default: all; on a CPU with JAX set "
                         "XLA_FLAGS=--xla_force_host_platform_device_count=N before the run; TensorFlow "
@@ -199,14 +199,11 @@ def _distribution(args, family: str):
         if args.devices is not None:
             raise ValueError("--devices needs --distribution data or --distribution model.")
         return None
-    if family == "seq2seq":
-        raise ValueError("--distribution is not available for seq2seq pretraining yet: DenoisingLM has not been "
-                         "checked under a distribution. Pretrain bert or gpt, or drop --distribution.")
-    from keras_ptft.models import GPT, Bert
+    from keras_ptft.models import GPT, Bert, Seq2Seq
     from keras_ptft.training.distribution import describe, resolve_distribution
 
     distribution = resolve_distribution(f"{args.distribution}_parallel", devices=args.devices,
-                                        backbone=GPT if family == "gpt" else Bert)
+                                        backbone={"gpt": GPT, "seq2seq": Seq2Seq}.get(family, Bert))
     print(f"distribution: {describe(distribution)}", flush=True)
     return distribution
 

@@ -351,6 +351,7 @@ def pretrain_seq2seq(
     objective: str = "span_corruption",
     rate: float = 0.15,
     mean_span_length: float = 3.0,
+    distribution=None,
 ) -> PretrainResult:
     """Trains a SentencePiece vocabulary and an encoder–decoder by denoising (`DenoisingLM`) on `texts`.
 
@@ -369,6 +370,8 @@ def pretrain_seq2seq(
         seed: int. Seeds weights, noise and the shuffle.
         checkpoint_dir: str or None. Resumable run, as in `pretrain_bert` (the tokenizer is kept there).
         objective, rate, mean_span_length: the corruption (see `kp.tasks.DenoisingLM`).
+        distribution: None, "data_parallel" or a distribution object, as in `pretrain_bert`
+            ("model_parallel" is refused: `Seq2Seq` has no `get_layout_map`).
 
     Returns:
         A `PretrainResult`: the `DenoisingLM` and `metrics` (`loss_before`, `loss_after` on the
@@ -394,7 +397,8 @@ def pretrain_seq2seq(
     backbone = Seq2Seq.from_size(size, vocabulary_size=tokenizer.vocabulary_size(),
                                  max_sequence_length=sequence_length)
     denoiser = DenoisingLM(backbone, tokenizer, sequence_length=sequence_length, objective=objective, rate=rate,
-                           mean_span_length=mean_span_length, seed=seed, checkpoint_dir=checkpoint_dir)
+                           mean_span_length=mean_span_length, seed=seed, checkpoint_dir=checkpoint_dir,
+                           distribution=distribution)
     if tokenizer_path and not os.path.exists(tokenizer_path):
         with open(tokenizer_path, "wb") as file:
             file.write(bytes(tokenizer.proto))

@@ -32,14 +32,22 @@ def translator(
         learning_rate: float. AdamW learning rate.
         weight_decay: float. AdamW decoupled weight decay on kernels and embeddings.
         sampler: str. Default sampler of `translate()` (`"greedy"` or `"beam"`).
-        distribution: None only, for now: `Translator` is not yet on the shared fit path that places
-            a task on devices (`keras_ptft.tasks.base`), so any other value is refused.
+        distribution: None (one device), `"data_parallel"`, or a `keras.distribution.Distribution`
+            (JAX) / `tf.distribute.Strategy` (TensorFlow) object: the translator is built, compiled
+            and trained under it (`keras_ptft.training.resolve_distribution`), and `fit`'s
+            `batch_size` is the global batch. `"model_parallel"` is refused: `Seq2Seq` has no
+            `get_layout_map`.
 
     Example:
     ```python
     translator = kp.recipes.translator("saved_models/my_seq2seq", sequence_length=48)
     translator.fit((english, chinese), epochs=10, validation_data=(dev_english, dev_chinese))
     translator.translate("I am here.", sampler="beam", num_beams=4)
+
+    # Data-parallel over every device: JAX (e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2
+    # on a CPU) or TensorFlow (MirroredStrategy); batch_size is the global batch.
+    translator = kp.recipes.translator("saved_models/my_seq2seq", distribution="data_parallel")
+    translator.fit((english, chinese), batch_size=64, epochs=10)
     ```
     """
     checkpoint = resolve_checkpoint(backbone_or_path, expected="a Seq2Seq backbone")
@@ -50,12 +58,6 @@ def translator(
         raise ValueError("`tokenizer` is required when the backbone does not come with one.")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, received learning_rate={learning_rate!r}.")
-    if distribution is not None:
-        # Translator subclasses keras-hub's BartSeq2SeqLM, not tasks.base.Task: it would drop the argument.
-        raise ValueError(
-            "`distribution` is not supported by `translator` yet (Translator is not on the shared fit path "
-            f"that places a task on devices); pass distribution=None, received distribution={distribution!r}."
-        )
-    model = Translator(backbone, tokenizer, sequence_length=sequence_length)
+    model = Translator(backbone, tokenizer, sequence_length=sequence_length, distribution=distribution)
     model.compile(optimizer=make_adamw(learning_rate, weight_decay=weight_decay, clipnorm=1.0), sampler=sampler)
     return model

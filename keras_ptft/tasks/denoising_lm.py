@@ -58,6 +58,9 @@ class DenoisingLM(Translator):
         packing: bool. True (the default): consecutive sentences share a row. False: one
             sentence per row (truncated to `sequence_length - 2` tokens), padded. A run option,
             not saved with the model.
+        distribution: None, `"data_parallel"` or a distribution object, as for `Translator`;
+            `fit`'s `batch_size` is the global batch (a last batch that does not split evenly over
+            the devices is dropped).
 
     Example:
     ```python

@@ -54,6 +54,10 @@ class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
         monitor: str or None. Metric of the best model; `"val_loss"` with validation data, else
             `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
+        distribution: None, `"data_parallel"` or a distribution object
+            (`keras_ptft.training.resolve_distribution`); `fit`'s `batch_size` is then the global
+            batch. `"model_parallel"` is refused: `Seq2Seq` has no `get_layout_map`. A run option,
+            not saved with the model.
 
     Example:
     ```python

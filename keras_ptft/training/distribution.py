@@ -2,7 +2,7 @@
 
 | backend | `"data_parallel"` | `"model_parallel"` |
 |---|---|---|
-| JAX | `keras.distribution.DataParallel` over the devices | `keras.distribution.ModelParallel` on a `(batch, model)` mesh with the backbone's `get_layout_map` |
+| JAX | `keras.distribution.DataParallel` over the devices | `keras.distribution.ModelParallel` on a `(batch, model)` mesh with the backbone's `get_layout_map` (Bert, GPT, ViT; refused for Seq2Seq, which has none) |
 | TensorFlow | `tf.distribute.MirroredStrategy` over the devices (logical CPUs are made when asked for more than one CPU) | refused: Keras' TF distribution backend is a prototype |
 | PyTorch | refused: `keras.distribution` on torch is on Keras master, not in a release (Keras 3.15) | refused |
 
@@ -215,7 +215,10 @@ def _device_count(devices, available: int) -> int:
 
 def _model_parallel(backbone, devices, model_axis_size):
     if backbone is None or not hasattr(backbone, "get_layout_map"):
-        raise ValueError("`distribution='model_parallel'` needs a backbone with `get_layout_map` (Bert, GPT, ViT).")
+        # Seq2Seq has no layout map: its cached decoding has not been checked with sharded weights.
+        what = "no backbone" if backbone is None else (backbone if isinstance(backbone, type) else type(backbone)).__name__
+        raise ValueError("`distribution='model_parallel'` needs a backbone with `get_layout_map` (Bert, GPT, ViT); "
+                         f"received {what}. Use distribution='data_parallel' for it.")
     model_axis_size = len(devices) if model_axis_size is None else model_axis_size
     if model_axis_size < 1 or len(devices) % model_axis_size:
         raise ValueError(f"`model_axis_size`={model_axis_size} does not divide the {len(devices)} devices into a "

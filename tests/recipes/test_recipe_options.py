@@ -113,17 +113,11 @@ RECIPES = {
 }
 
 
-@pytest.mark.parametrize("recipe", [name for name in RECIPES if name != "translator"])
+@pytest.mark.parametrize("recipe", list(RECIPES))
 def test_every_recipe_passes_distribution_to_its_task(recipe):
     # The recipes do not read `distribution` themselves: the task's constructor is what refuses it.
     with pytest.raises(ValueError, match="`distribution` must be one of .*received distribution='bogus'"):
         RECIPES[recipe]("bogus")
-
-
-def test_translator_refuses_a_distribution_it_cannot_place_yet():
-    # Translator is keras-hub's BartSeq2SeqLM, not on the shared fit path: it would drop the argument.
-    with pytest.raises(ValueError, match="`distribution` is not supported by `translator` yet"):
-        RECIPES["translator"]("data_parallel")
 
 
 def test_the_image_head_starts_at_glorot_scale():

@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -35,6 +36,17 @@ IMAGES = rng.uniform(0, 1, (8, 8, 8, 3)).astype("float32")
 LABELS = rng.integers(0, 3, (8,)).astype("int32")
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
 TASK_TEXTS = [" ".join(f"w{(3 * i + j) % 27}" for j in range(3 + i % 4)) for i in range(16)]
+# Toy pairs for the translator (both languages, so the tokenizer keeps every Chinese character).
+PAIR_SOURCES = [" ".join(f"w{(5 * i + j) % 27}" for j in range(2 + i % 3)) for i in range(16)]
+PAIR_TARGETS = ["".join("猫狗树水"[(i + j) % 4] for j in range(1 + i % 3)) + "。" for i in range(16)]
+SECONDS = {}  # wall time of each section, returned with the figures (where the test's time goes)
+
+
+@contextlib.contextmanager
+def section(name):
+    started = time.perf_counter()
+    yield
+    SECONDS[name] = round(time.perf_counter() - started, 2)
 
 
 def bert():
@@ -71,12 +83,17 @@ def max_diff(a, b):
     return float(max(np.max(np.abs(np.asarray(x) - np.asarray(y))) for x, y in zip(a, b)))
 
 
-def single_and_distributed(make_backbone, x, distribution):
+def one_device(make_backbone, x):
+    """The one-device reference: starting weights, outputs, and weights after `train`. Several
+    distributions are compared to the same one, so it is made once per backbone."""
     keras.utils.set_random_seed(0)
     reference = classifier(make_backbone())
     initial = reference.get_weights()
-    want_out = np.asarray(reference.predict(x, verbose=0))
-    want = train(reference, x)
+    return initial, np.asarray(reference.predict(x, verbose=0)), train(reference, x)
+
+
+def single_and_distributed(make_backbone, x, distribution, reference=None):
+    initial, want_out, want = reference or one_device(make_backbone, x)
     with distribution_scope(distribution):
         model = classifier(make_backbone())
         model.set_weights(initial)
@@ -124,82 +141,145 @@ def resumed_across_device_counts(first, second, reference):
             "resumed_epochs_run": epochs_run}
 
 
-def cli_pretrain_on_two_devices():
+def cli_pretrain_on_two_devices(model="bert", vocabulary_size=120, distribution="data"):
     folder = tempfile.mkdtemp()
     try:
         corpus = os.path.join(folder, "corpus.txt")
         with open(corpus, "w") as handle:
             handle.write("\n".join(f"the {w} sat on the mat near the {v}" for w in ("cat", "dog", "fox", "owl")
                                    for v in ("door", "tree", "wall", "road", "gate")) + "\n")
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = kp.cli.main(["pretrain", "bert", "--corpus", corpus, "--output-dir", os.path.join(folder, "bert"),
-                                "--epochs", "1", "--batch-size", "4", "--vocabulary-size", "120",
-                                "--sequence-length", "16", "--distribution", "data", "--devices", "2"])
-        return {"code": code, "mesh_line": next((line for line in out.getvalue().splitlines()
-                                                 if line.startswith("distribution:")), None),
-                "saved": os.path.exists(os.path.join(folder, "bert", "config.json"))}
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = kp.cli.main(["pretrain", model, "--corpus", corpus, "--output-dir", os.path.join(folder, model),
+                                "--epochs", "1", "--batch-size", "4", "--vocabulary-size", str(vocabulary_size),
+                                "--sequence-length", "16", "--distribution", distribution, "--devices", "2"])
+        lines = out.getvalue().splitlines()
+        return {"code": code, "mesh_line": next((line for line in lines if line.startswith("distribution:")), None),
+                "loss_lines": [line for line in lines if "loss after" in line], "stderr": err.getvalue()[-500:],
+                "saved": os.path.exists(os.path.join(folder, model, "config.json"))}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def seq2seq(tokenizer):
+    return kp.models.Seq2Seq(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=16,
+                             intermediate_dim=32, max_sequence_length=10, dropout=0.0)
+
+
+def trained_translator(tokenizer, distribution):
+    """`kp.recipes.translator` trained two epochs (4 steps on a global batch of 8, shuffled) under
+    `distribution`: the translator, its starting and its final weights. Re-compiled with SGD, as
+    the other equality checks: Adam divides by the root of tiny second moments, which turns the
+    ~1e-7 reduction-order differences of a split batch into 1e-4 differences of the weights."""
+    keras.utils.set_random_seed(0)
+    translator = kp.recipes.translator(seq2seq(tokenizer), tokenizer, sequence_length=10, distribution=distribution)
+    translator.compile(optimizer=keras.optimizers.SGD(0.5))
+    initial = [np.asarray(w) for w in translator.get_weights()]
+    translator.fit((PAIR_SOURCES, PAIR_TARGETS), batch_size=8, epochs=2, verbose=0)
+    return translator, initial, [np.asarray(w) for w in translator.get_weights()]
+
+
+def seq2seq_checks(data_parallel):
+    """Translator and DenoisingLM under data parallelism; model parallelism refused for Seq2Seq."""
+    tokenizer = kp.data.train_seq2seq_tokenizer(PAIR_SOURCES + PAIR_TARGETS, vocabulary_size=320)
+    _, initial, want = trained_translator(tokenizer, None)
+    translator, _, got = trained_translator(tokenizer, "data_parallel")
+    kernel = next(v for v in translator.weights if v.path.endswith("query/kernel"))
+    result = {"translator_diff": max_diff(want, got), "translator_moved": max_diff(initial, want),
+              "translator_distribution": type(translator.distribution).__name__,
+              "translator_devices": len(kernel.value.sharding.device_set),
+              "translator_model_parallel_error": error_of(lambda: kp.recipes.translator(
+                  seq2seq(tokenizer), tokenizer, sequence_length=10, distribution="model_parallel"))}
+    keras.utils.set_random_seed(0)
+    denoiser = kp.tasks.DenoisingLM(seq2seq(tokenizer), tokenizer, sequence_length=10, distribution=data_parallel)
+    # The translator's loss, optimizer and batch shape: the same program, compiled once (the cache).
+    denoiser.compile(optimizer=keras.optimizers.SGD(0.5))
+    history = denoiser.fit((PAIR_SOURCES + PAIR_TARGETS) * 2, batch_size=8, epochs=2, verbose=0).history
+    kernel = next(v for v in denoiser.weights if v.path.endswith("query/kernel"))
+    result["denoiser"] = {"losses": [float(v) for v in history["loss"]],
+                          "distribution": type(denoiser.distribution).__name__,
+                          "devices": len(kernel.value.sharding.device_set)}
+    return result
+
+
 def main() -> dict:
     backend = keras.config.backend()
-    result = {"backend": backend}
+    result = {"backend": backend, "seconds": SECONDS}
     if backend == "torch":
         result["torch_error"] = error_of(lambda: resolve_distribution("data_parallel"))
     elif backend == "tensorflow":
         strategy = resolve_distribution("data_parallel", devices=2)
         result["describe"] = describe(strategy)
         result["replicas"] = strategy.num_replicas_in_sync
-        _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, strategy)
+        with section("dp_bert"):
+            _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, strategy)
         result["model_parallel_error"] = error_of(lambda: resolve_distribution("model_parallel", backbone=kp.models.Bert))
         result["batch_error"] = error_of(lambda: check_global_batch_size(5, strategy))
         # Tasks train under MirroredStrategy too. TensorFlow's distributed input does not keep the
         # one-device shuffle order, so equality is checked on unshuffled epochs.
-        result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None, shuffle=False)
-                                                              - trained_classifier(strategy, shuffle=False))))
-        mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution=strategy)
-        result["task_losses"] = [float(v) for v in mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history["loss"]]
+        with section("classifier"):
+            result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None, shuffle=False)
+                                                                  - trained_classifier(strategy, shuffle=False))))
+        with section("mlm"):
+            mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution=strategy)
+            result["task_losses"] = [float(v) for v in
+                                     mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history["loss"]]
     else:
         data_parallel = resolve_distribution("data_parallel")
         result["describe"] = describe(data_parallel)
-        _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, data_parallel)
+        with section("reference_bert"):
+            bert_reference = one_device(bert, TEXT)
+        with section("dp_bert"):
+            _, result["dp_forward"], result["dp_weights"] = single_and_distributed(bert, TEXT, data_parallel,
+                                                                                   bert_reference)
         result["batch_error"] = error_of(lambda: check_global_batch_size(5, data_parallel))
         for name, make, x in (("bert", bert, TEXT), ("gpt", gpt, {k: TEXT[k] for k in ("token_ids", "padding_mask")}),
                               ("vit", vit, IMAGES)):
-            distribution = resolve_distribution("model_parallel", backbone=kp.models.Bert)
-            model, forward, weights = single_and_distributed(make, x, distribution)
+            with section(f"mp_{name}"):
+                distribution = resolve_distribution("model_parallel", backbone=kp.models.Bert)
+                model, forward, weights = single_and_distributed(make, x, distribution,
+                                                                 bert_reference if name == "bert" else None)
             kernel = next(v for v in model.weights if v.path.endswith("query/kernel"))
             result[f"mp_{name}"] = {"forward": forward, "weights": weights, "query_spec": str(kernel.value.sharding.spec),
                                     "shards": len(kernel.value.addressable_shards)}
-        mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], keras.distribution.list_devices())
-        odd = kp.models.Bert(vocabulary_size=32, max_sequence_length=8, num_layers=1, num_heads=3, hidden_dim=12,
-                             intermediate_dim=32)
-        result["layout_error"] = error_of(lambda: check_layout_map(kp.models.Bert.get_layout_map(mesh), odd))
-        made_before = bert()
-        copy = distributed_copy(made_before, resolve_distribution("model_parallel", backbone=kp.models.Bert))
-        kernel = next(v for v in copy.weights if v.path.endswith("query/kernel"))
-        result["copy"] = {"shards": len(kernel.value.addressable_shards),
-                          "diff": float(np.max(np.abs(np.asarray(copy(TEXT)["sequence_output"])
-                                                      - np.asarray(made_before(TEXT)["sequence_output"]))))}
-        result["copy_layout_error"] = error_of(lambda: distributed_copy(
-            odd, resolve_distribution("model_parallel", backbone=kp.models.Bert)))
+        with section("layout_and_copy"):
+            mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], keras.distribution.list_devices())
+            odd = kp.models.Bert(vocabulary_size=32, max_sequence_length=8, num_layers=1, num_heads=3, hidden_dim=12,
+                                 intermediate_dim=32)
+            result["layout_error"] = error_of(lambda: check_layout_map(kp.models.Bert.get_layout_map(mesh), odd))
+            made_before = bert()
+            copy = distributed_copy(made_before, resolve_distribution("model_parallel", backbone=kp.models.Bert))
+            kernel = next(v for v in copy.weights if v.path.endswith("query/kernel"))
+            result["copy"] = {"shards": len(kernel.value.addressable_shards),
+                              "diff": float(np.max(np.abs(np.asarray(copy(TEXT)["sequence_output"])
+                                                          - np.asarray(made_before(TEXT)["sequence_output"]))))}
+            result["copy_layout_error"] = error_of(lambda: distributed_copy(
+                odd, resolve_distribution("model_parallel", backbone=kp.models.Bert)))
         # A task built with distribution= trains under it (the one fit path enters the scope and
         # checks the global batch).
-        mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution="data_parallel")
-        history = mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history
-        result["task_losses"] = [float(v) for v in history["loss"]]
-        result["task_distribution"] = type(mlm.distribution).__name__
-        result["task_batch_error"] = error_of(lambda: mlm.fit(TASK_TEXTS, batch_size=5, epochs=1, verbose=0))
-        result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None)
-                                                              - trained_classifier("data_parallel"))))
-        # A checkpoint written on two devices resumes on one, and the other way round.
+        with section("mlm"):
+            mlm = kp.tasks.MaskedLM(bert(), vocabulary=VOCAB, sequence_length=8, distribution="data_parallel")
+            history = mlm.fit(TASK_TEXTS, batch_size=8, epochs=2, verbose=0).history
+            result["task_losses"] = [float(v) for v in history["loss"]]
+            result["task_distribution"] = type(mlm.distribution).__name__
+            result["task_batch_error"] = error_of(lambda: mlm.fit(TASK_TEXTS, batch_size=5, epochs=1, verbose=0))
+        with section("classifier_shuffled"):
+            result["task_predictions_diff"] = float(np.max(np.abs(trained_classifier(None)
+                                                                  - trained_classifier("data_parallel"))))
         # The CLI's --distribution/--devices reach the task and print the mesh.
-        result["cli"] = cli_pretrain_on_two_devices()
-        unshuffled = trained_classifier(None, shuffle=False)
-        result["resume_2_to_1"] = resumed_across_device_counts("data_parallel", None, unshuffled)
-        result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)
+        with section("cli_bert"):
+            result["cli"] = cli_pretrain_on_two_devices()
+        # A checkpoint written on two devices resumes on one, and the other way round.
+        with section("resume"):
+            unshuffled = trained_classifier(None, shuffle=False)
+            result["resume_2_to_1"] = resumed_across_device_counts("data_parallel", None, unshuffled)
+            result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
+        with section("seq2seq"):
+            result.update(seq2seq_checks(data_parallel))
+        with section("cli_seq2seq"):
+            result["cli_seq2seq"] = cli_pretrain_on_two_devices("seq2seq", vocabulary_size=320)
+            result["cli_seq2seq_model"] = cli_pretrain_on_two_devices("seq2seq", vocabulary_size=320,
+                                                                      distribution="model")
     return result
