@@ -562,9 +562,7 @@ def _add_finetune_translator(commands) -> None:
                         help="stop training after this many minutes (default: 30)")
     parser.add_argument("--batch-size", type=_positive_int, default=64)
     parser.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--checkpoint-dir", default=None,
-                        help="resumable run: run the same command again after a crash to continue")
+    _add_run_flags(parser)
     parser.add_argument("--verbose", "--debug", action="store_true", dest="verbose",
                         help="print TensorFlow's start-up log and the full traceback of an error")
     parser.set_defaults(run=_run_finetune_translator)
@@ -577,6 +575,7 @@ def _run_finetune_translator(args) -> int:
 
     if args.backbone is None and args.size not in SEQ2SEQ_SIZES:
         raise ValueError(f"--size must be one of {list(SEQ2SEQ_SIZES)}, received {args.size!r}.")
+    distribution = _distribution(args, "seq2seq")
     columns = dict(source_column=args.source_column, target_column=args.target_column)
     try:
         sources, targets = read_text_pairs(args.train, **columns)
@@ -590,7 +589,7 @@ def _run_finetune_translator(args) -> int:
                         vocabulary_size=args.vocabulary_size, sequence_length=args.sequence_length,
                         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         max_minutes=args.max_minutes, validation=validation, seed=args.seed,
-                        checkpoint_dir=args.checkpoint_dir)
+                        checkpoint_dir=args.checkpoint_dir, distribution=distribution)
     return 0
 
 

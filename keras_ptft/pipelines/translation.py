@@ -54,6 +54,7 @@ def finetune_translator(
     seed: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
     samples: int = 5,
+    distribution=None,
 ) -> TranslatorResult:
     """Fine-tunes (or trains from scratch) a `Translator` on `(sources, targets)` and saves it.
 
@@ -72,6 +73,8 @@ def finetune_translator(
         seed: int. Seeds weights and the shuffle.
         checkpoint_dir: str or None. Resumable run: the same call again continues from its last epoch.
         samples: int. Validation translations printed and returned.
+        distribution: None, "data_parallel", or a `keras.distribution.Distribution` /
+            `tf.distribute.Strategy` (see `kp.recipes.translator`); `batch_size` is then global.
 
     Returns:
         A `TranslatorResult`.
@@ -96,11 +99,13 @@ def finetune_translator(
         tokenizer = train_seq2seq_tokenizer(sources + targets, vocabulary_size=vocabulary_size)
         model = Seq2Seq.from_size(size, vocabulary_size=tokenizer.vocabulary_size(),
                                   max_sequence_length=sequence_length)
-        translator = translator_recipe(model, tokenizer, sequence_length=sequence_length, learning_rate=learning_rate)
+        translator = translator_recipe(model, tokenizer, sequence_length=sequence_length, learning_rate=learning_rate,
+                                       distribution=distribution)
         print(f"--- a {size} Seq2Seq from scratch ({model.count_params():,} parameters, "
               f"{tokenizer.vocabulary_size()} pieces)", flush=True)
     else:
-        translator = translator_recipe(backbone, sequence_length=sequence_length, learning_rate=learning_rate)
+        translator = translator_recipe(backbone, sequence_length=sequence_length, learning_rate=learning_rate,
+                                       distribution=distribution)
         print(f"--- fine-tuning the backbone of {os.fspath(backbone)!r}", flush=True)
     translator.set_run_options(checkpoint_dir, seed=seed)
     budget = f"{epochs} epochs" + (f", at most {max_minutes:g} minutes" if max_minutes is not None else "")
