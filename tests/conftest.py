@@ -1,3 +1,4 @@
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +22,16 @@ def toy_vocabulary():
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     words = sorted({w for text in TOY_CORPUS for w in text.split()})
     return specials + words + ["##s", "##ing", "cats", "big", "small", "中", "文"]
+
+
+def pytest_collection_finish(session):
+    # `clear_session()` after every test runs a full `gc.collect()`, which walks every object
+    # alive: with TensorFlow, Keras and keras-hub imported that is ~770k objects and 0.4-0.6 s of
+    # CPU per test (over 400 s across the suite). Freezing what collection imported (modules,
+    # registries: never garbage) keeps the per-test collection, which then walks only the
+    # objects the tests create.
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
