@@ -1,6 +1,10 @@
 """Texts and helpers shared by the export tests."""
 
+import shutil
+
 import numpy as np
+
+from keras_ptft.export.base import load_manifest
 
 # English, accented Latin and Chinese sentences: the tokenizer and parity test set.
 MULTILINGUAL = [
@@ -107,3 +111,22 @@ def toy_pairs(n=96, seed=0):
     rng = np.random.default_rng(seed)
     sources = [" ".join(rng.choice(list(LEXICON), rng.integers(1, 4))) for _ in range(n)]
     return sources, ["".join(LEXICON[w] for w in s.split()) + "。" for s in sources]
+
+
+# Folder helpers of the bad-input sweeps: `ctx` holds `exported` (a folder) and `tmp` (a scratch path).
+def copy_of(ctx, name="copy"):
+    target = ctx.tmp / name
+    if not target.exists():
+        shutil.copytree(ctx.exported, target)
+    return target
+
+
+def truncate(ctx, relative):
+    folder = copy_of(ctx)
+    data = (folder / relative).read_bytes()
+    (folder / relative).write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def manifest_of(ctx):
+    return load_manifest(ctx.exported)

@@ -1,6 +1,8 @@
 """The bad-input sweep of the export layer: every row is one call, the exception it must raise and a
 fragment of the message (the argument or path it names). Rows for behaviour that already worked are
-kept on purpose: the sweep guards it."""
+kept on purpose: the sweep guards it. The translator kind's rows are in `test_translator_export.py`,
+beside the one translator export they share (building it is the costly part: once per file under
+`pytest --dist loadfile`)."""
 
 import json
 import os
@@ -18,15 +20,10 @@ from keras_ptft.export import Predictor, export, verify
 from keras_ptft.export.base import load_manifest, write_manifest
 from keras_ptft.export.serve import Server, parse_request
 
+from export_helpers import copy_of, manifest_of, truncate
+
 
 # === Setup helpers the rows use ===
-
-
-def copy_of(ctx, name="copy"):
-    target = ctx.tmp / name
-    if not target.exists():
-        shutil.copytree(ctx.exported, target)
-    return target
 
 
 def folder_with(ctx, name, files):
@@ -56,13 +53,6 @@ def edit_manifest(ctx, key, value, keep_digest=False):
     return folder
 
 
-def truncate(ctx, relative):
-    folder = copy_of(ctx)
-    data = (folder / relative).read_bytes()
-    (folder / relative).write_bytes(data[: len(data) // 2])
-    return folder
-
-
 def remove(ctx, relative):
     folder = copy_of(ctx)
     target = folder / relative
@@ -76,10 +66,6 @@ def refuse_mkdir(ctx):
 
     ctx.monkeypatch.setattr(os, "mkdir", refuse)
     return ctx.tmp / "locked" / "out"
-
-
-def manifest_of(ctx):
-    return load_manifest(ctx.exported)
 
 
 def unbuilt():
@@ -236,46 +222,6 @@ def test_bad_input_is_refused_with_a_named_error(call, error, fragment, classifi
         if isinstance(result, Server):  # built when it should not have been: free its socket and thread
             result.close()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]  # nothing left behind
-
-
-# === The translator kind: (id, call, exception, message fragment), on its own export ===
-
-TRANSLATOR = [
-    ("export: max_length below the prompt", lambda c: export(c.translator, c.tmp / "a", max_length=1), ValueError,
-     "`max_length`"),
-    ("export: max_length past the backbone", lambda c: export(c.translator, c.tmp / "a", max_length=99), ValueError,
-     "`max_length`"),
-    ("export: num_beams zero", lambda c: export(c.translator, c.tmp / "a", num_beams=0), ValueError, "`num_beams`"),
-    ("export: onnx", lambda c: export(c.translator, c.tmp / "a", formats=["onnx"]), ValueError, "`formats`"),
-    ("export: option of another kind", lambda c: export(c.translator, c.tmp / "a", top_k=2), ValueError, "top_k"),
-    ("export: blank verify_data", lambda c: export(c.translator, c.tmp / "a", verify_data=["red", ""]), ValueError,
-     "`verify_data` row 1 is empty"),
-    ("Predictor: blank text", lambda c: Predictor(c.exported, format="tflite").predict(["red", "  "]), ValueError,
-     "`texts` row 1 is empty"),
-    ("Predictor: texts a number", lambda c: Predictor(c.exported).predict(3), TypeError, "`texts`"),
-    ("Predictor: beam on TFLite", lambda c: Predictor(c.exported, format="tflite").predict(["red"], sampler="beam"),
-     ValueError, "sampler"),
-    ("Predictor: option of another kind", lambda c: Predictor(c.exported).predict(["red"], max_length=4), ValueError,
-     "max_length"),
-    ("Predictor: tokenizer file edited", lambda c: Predictor(truncate(c, "sentencepiece.model"), format="tflite"),
-     ValueError, "sentencepiece.model"),
-    ("serve: texts numbers", lambda c: parse_request(b'{"texts": [1]}', manifest_of(c), 10), ValueError,
-     "list of strings"),
-    ("serve: sampler unknown", lambda c: parse_request(b'{"texts": ["a"], "sampler": "top_p"}', manifest_of(c), 10),
-     ValueError, '"sampler" must be one of'),
-    ("serve: prompts field", lambda c: parse_request(b'{"prompts": ["a"]}', manifest_of(c), 10), ValueError,
-     '{"texts": [...]}'),
-    ("serve: texts empty", lambda c: parse_request(b'{"texts": []}', manifest_of(c), 10), ValueError, "1 to 10"),
-]
-
-
-@pytest.mark.parametrize("call, error, fragment", [pytest.param(*row[1:], id=row[0]) for row in TRANSLATOR])
-def test_bad_translator_input_is_refused_with_a_named_error(call, error, fragment, translator, translator_exported,
-                                                            tmp_path):
-    ctx = types.SimpleNamespace(translator=translator, exported=translator_exported, tmp=tmp_path)
-    with pytest.raises(error, match=re.escape(fragment)):
-        call(ctx)
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]
 
 
 # === serve over HTTP: (raw request, status, fragment of the answer) ===

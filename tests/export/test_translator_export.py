@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
+import types
 
 import pytest
 
-from keras_ptft.export import Predictor, verify
+from keras_ptft.export import Predictor, export, verify
+from keras_ptft.export.serve import parse_request
 
-from export_helpers import TRANSLATOR_SOURCES as SOURCES, post, serving
+from export_helpers import TRANSLATOR_SOURCES as SOURCES, manifest_of, post, serving, truncate
 
 
 def test_artifacts_translate_exactly_like_keras(translator, translator_exported):
@@ -62,3 +65,43 @@ def test_serve_answers_translations_and_refuses_malformed_requests(translator, t
             status, answer = post(server, body)
             assert status == 400 and message in answer["error"], (body, answer)
         assert post(server, None, "/health", "GET")[1]["max_length"] == 9
+
+
+# === The translator kind: (id, call, exception, message fragment), on its own export ===
+
+TRANSLATOR = [
+    ("export: max_length below the prompt", lambda c: export(c.translator, c.tmp / "a", max_length=1), ValueError,
+     "`max_length`"),
+    ("export: max_length past the backbone", lambda c: export(c.translator, c.tmp / "a", max_length=99), ValueError,
+     "`max_length`"),
+    ("export: num_beams zero", lambda c: export(c.translator, c.tmp / "a", num_beams=0), ValueError, "`num_beams`"),
+    ("export: onnx", lambda c: export(c.translator, c.tmp / "a", formats=["onnx"]), ValueError, "`formats`"),
+    ("export: option of another kind", lambda c: export(c.translator, c.tmp / "a", top_k=2), ValueError, "top_k"),
+    ("export: blank verify_data", lambda c: export(c.translator, c.tmp / "a", verify_data=["red", ""]), ValueError,
+     "`verify_data` row 1 is empty"),
+    ("Predictor: blank text", lambda c: Predictor(c.exported, format="tflite").predict(["red", "  "]), ValueError,
+     "`texts` row 1 is empty"),
+    ("Predictor: texts a number", lambda c: Predictor(c.exported).predict(3), TypeError, "`texts`"),
+    ("Predictor: beam on TFLite", lambda c: Predictor(c.exported, format="tflite").predict(["red"], sampler="beam"),
+     ValueError, "sampler"),
+    ("Predictor: option of another kind", lambda c: Predictor(c.exported).predict(["red"], max_length=4), ValueError,
+     "max_length"),
+    ("Predictor: tokenizer file edited", lambda c: Predictor(truncate(c, "sentencepiece.model"), format="tflite"),
+     ValueError, "sentencepiece.model"),
+    ("serve: texts numbers", lambda c: parse_request(b'{"texts": [1]}', manifest_of(c), 10), ValueError,
+     "list of strings"),
+    ("serve: sampler unknown", lambda c: parse_request(b'{"texts": ["a"], "sampler": "top_p"}', manifest_of(c), 10),
+     ValueError, '"sampler" must be one of'),
+    ("serve: prompts field", lambda c: parse_request(b'{"prompts": ["a"]}', manifest_of(c), 10), ValueError,
+     '{"texts": [...]}'),
+    ("serve: texts empty", lambda c: parse_request(b'{"texts": []}', manifest_of(c), 10), ValueError, "1 to 10"),
+]
+
+
+@pytest.mark.parametrize("call, error, fragment", [pytest.param(*row[1:], id=row[0]) for row in TRANSLATOR])
+def test_bad_translator_input_is_refused_with_a_named_error(call, error, fragment, translator, translator_exported,
+                                                            tmp_path):
+    ctx = types.SimpleNamespace(translator=translator, exported=translator_exported, tmp=tmp_path)
+    with pytest.raises(error, match=re.escape(fragment)):
+        call(ctx)
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]
