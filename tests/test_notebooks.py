@@ -24,11 +24,31 @@ EXPECTED = [
     "05_export_mobile.ipynb",
     "07_translation.ipynb",
 ]
+# The suite runs each notebook at a smaller budget than a reader's (the notebooks' own SETTINGS,
+# as papermill parameters would be): a cell `SETTINGS.update(...)` goes in right after the cell
+# that defines SETTINGS. Every assert cell still runs and must still hold at this budget; the
+# figures the notebooks print for readers come from their own settings.
+TEST_SETTINGS = {
+    "01_pretrain_bert_finetune_classifier.ipynb": dict(pretrain_texts=1200, train_examples=2000),
+    "03_gpt_pretrain_generate.ipynb": dict(documents=1000),
+    "04_vit_mae.ipynb": dict(pretrain_images=1000, finetune_epochs=8),
+    "05_export_mobile.ipynb": dict(train_examples=2000),
+    "07_translation.ipynb": dict(train_pairs=2000),
+}
 # Generous per cell: a loaded shared CI machine can be several times slower than a quiet one.
 CELL_TIMEOUT_SECONDS = 600
 # What the notebooks write next to themselves (see notebooks/.gitignore); removed after the run
 # unless they were there before (a user's own run).
 OUTPUT_FOLDERS = ("saved_models", "plots")
+
+
+def _settings_keys(source: str) -> list[str]:
+    import ast
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SETTINGS":
+            return [keyword.arg for keyword in node.value.keywords]
+    return []
 
 
 def test_every_expected_notebook_is_present():
@@ -52,6 +72,14 @@ def test_notebook_runs_without_errors(path):
     nbformat = pytest.importorskip("nbformat", reason="the test extra is not installed (pip install '.[test]')")
     nbclient = pytest.importorskip("nbclient", reason="the test extra is not installed (pip install '.[test]')")
     notebook = nbformat.read(path, as_version=4)
+    smaller = TEST_SETTINGS.get(os.path.basename(path))
+    if smaller:
+        defines = [i for i, cell in enumerate(notebook.cells)
+                   if cell.cell_type == "code" and "SETTINGS = dict(" in cell.source]
+        assert len(defines) == 1, f"{os.path.basename(path)} must define SETTINGS = dict(...) in one cell"
+        unknown = set(smaller) - set(_settings_keys(notebook.cells[defines[0]].source))
+        assert not unknown, f"TEST_SETTINGS names {sorted(unknown)}, which {os.path.basename(path)}'s SETTINGS lacks"
+        notebook.cells.insert(defines[0] + 1, nbformat.v4.new_code_cell(f"SETTINGS.update({smaller!r})"))
     # The kernel is a child process: it inherits the environment, so make sure it imports the
     # keras_ptft under test (this checkout), whatever is installed.
     pythonpath = os.environ.get("PYTHONPATH")
