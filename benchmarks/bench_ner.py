@@ -160,7 +160,8 @@ def main() -> None:
                  statistics.median(latencies))
 
 
-def print_tables(args, num_train, num_dev, steps, planned_steps, train_seconds, dev_seconds, ours, reference, latency_ms):
+def print_tables(args, num_train, num_dev, steps, planned_steps, train_seconds, dev_seconds, ours, reference,
+                 latency_ms):
     epochs_done = steps * args.batch_size / num_train
     print(f"\nall-MiniLM-L6-v2 (converted, uncased) -> token_classifier; backend {keras.config.backend()}; "
           f"lr {args.learning_rate} (warm-up 10%, linear decay), batch {args.batch_size}, "
