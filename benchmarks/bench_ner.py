@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, default=8)
     parser.add_argument("--max-minutes", type=float, default=25.0, help="wall-clock cap on training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, help="save the fine-tuned tagger here (a .keras file), e.g. for "
+                        "`bench_export_kinds.py --ner-model`")
     parser.add_argument("--data", default=DATA, help="the CoNLL-2003 folder (default: <repo>/../shared/data/conll2003)")
     args = parser.parse_args()
     if not os.path.isdir(args.data):
@@ -156,8 +158,11 @@ def main() -> None:
         tagger.predict([sentence])
         latencies.append((time.perf_counter() - begin) * 1000)
 
-    print_tables(args, len(train_words), len(dev_words), steps, planned_steps, train_seconds, dev_seconds, ours, reference,
-                 statistics.median(latencies))
+    print_tables(args, len(train_words), len(dev_words), steps, planned_steps, train_seconds, dev_seconds, ours,
+                 reference, statistics.median(latencies))
+    if args.save:
+        tagger.save(args.save)
+        print(f"saved the tagger to {args.save}", flush=True)
 
 
 def print_tables(args, num_train, num_dev, steps, planned_steps, train_seconds, dev_seconds, ours, reference,
