@@ -158,22 +158,22 @@ def main() -> None:
         tagger.predict([sentence])
         latencies.append((time.perf_counter() - begin) * 1000)
 
-    print_tables(args, len(train_words), len(dev_words), steps, planned_steps, train_seconds, dev_seconds, ours,
+    print_tables(args, len(train_words), len(dev_words), steps, int(batches.cardinality()), planned_steps, train_seconds, dev_seconds, ours,
                  reference, statistics.median(latencies))
     if args.save:
         tagger.save(args.save)
         print(f"saved the tagger to {args.save}", flush=True)
 
 
-def print_tables(args, num_train, num_dev, steps, planned_steps, train_seconds, dev_seconds, ours, reference,
+def print_tables(args, num_train, num_dev, steps, batches_per_epoch, planned_steps, train_seconds, dev_seconds, ours, reference,
                  latency_ms):
-    epochs_done = steps * args.batch_size / num_train
+    epochs_done = steps / batches_per_epoch  # bucket remainders make batches smaller than batch_size
     print(f"\nall-MiniLM-L6-v2 (converted, uncased) -> token_classifier; backend {keras.config.backend()}; "
           f"lr {args.learning_rate} (warm-up 10%, linear decay), batch {args.batch_size}, "
           f"sequence length {args.sequence_length}, {args.buckets} length buckets")
     print(f"training: {num_train} sentences x {args.epochs} epoch(s) planned, {steps}/{planned_steps} steps run "
           f"(~{epochs_done:.2f} epochs), {train_seconds:.0f}s wall, "
-          f"{steps * args.batch_size / train_seconds:.1f} sentences/s"
+          f"{epochs_done * num_train / train_seconds:.1f} sentences/s"
           + ("" if steps >= planned_steps else f" — STOPPED by the {args.max_minutes:g}-minute cap"))
     print(f"dev prediction: {dev_seconds:.0f}s for {num_dev} sentences (length-sorted batches of 64); "
           f"Keras batch-1 `predict` on a raw sentence: {latency_ms:.1f} ms median of 20")

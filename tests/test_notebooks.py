@@ -22,6 +22,7 @@ EXPECTED = [
     "03_gpt_pretrain_generate.ipynb",
     "04_vit_mae.ipynb",
     "05_export_mobile.ipynb",
+    "06_ner_and_qa.ipynb",
     "07_translation.ipynb",
 ]
 # Generous per cell: a loaded shared CI machine can be several times slower than a quiet one.
