@@ -60,7 +60,7 @@ class Progress(keras.callbacks.Callback):
         if self.steps % self.every == 0:
             seconds = time.perf_counter() - self.started
             print(f"  step {self.steps} (epoch batch {batch + 1}/{self.batches_per_epoch}) {seconds:.0f}s "
-                  f"{self.steps * self.batch_size / seconds:.1f} sentences/s loss {logs['loss']:.4f}", flush=True)
+                  f"~{self.steps * self.batch_size / seconds:.1f} examples/s loss {logs['loss']:.4f}", flush=True)
 
 
 def predict_word_tags(tagger, words: list[list[str]], batch_size: int = 64) -> list[list[str]]:

@@ -73,10 +73,12 @@ def fine_tune(name, backbone_or_path, train, learning_rate, args, vocabulary=Non
            callbacks=[progress, kp.callbacks.TimeBudget(args.max_minutes_per_model)])
     seconds = time.time() - start
     planned = args.epochs * int(batches.cardinality())
-    print(f"{name}: {progress.steps}/{planned} steps in {seconds:.0f}s "
-          f"({progress.steps * args.batch_size / seconds:.1f} windows/s)", flush=True)
+    # Bucket remainders are partial batches: count windows by the share of an epoch run.
+    windows_per_second = progress.steps / int(batches.cardinality()) * len(encoded["token_ids"]) / seconds
+    print(f"{name}: {progress.steps}/{planned} steps in {seconds:.0f}s ({windows_per_second:.1f} windows/s)",
+          flush=True)
     return qa, {"seconds": seconds, "steps": progress.steps, "planned": planned,
-                "windows_per_second": progress.steps * args.batch_size / seconds}
+                "windows_per_second": windows_per_second}
 
 
 def score(qa, train, test) -> dict:
