@@ -158,15 +158,15 @@ def main() -> None:
         tagger.predict([sentence])
         latencies.append((time.perf_counter() - begin) * 1000)
 
-    print_tables(args, len(train_words), len(dev_words), steps, int(batches.cardinality()), planned_steps, train_seconds, dev_seconds, ours,
-                 reference, statistics.median(latencies))
+    print_tables(args, len(train_words), len(dev_words), steps, int(batches.cardinality()), planned_steps,
+                 train_seconds, dev_seconds, ours, reference, statistics.median(latencies))
     if args.save:
         tagger.save(args.save)
         print(f"saved the tagger to {args.save}", flush=True)
 
 
-def print_tables(args, num_train, num_dev, steps, batches_per_epoch, planned_steps, train_seconds, dev_seconds, ours, reference,
-                 latency_ms):
+def print_tables(args, num_train, num_dev, steps, batches_per_epoch, planned_steps, train_seconds, dev_seconds,
+                 ours, reference, latency_ms):
     epochs_done = steps / batches_per_epoch  # bucket remainders make batches smaller than batch_size
     print(f"\nall-MiniLM-L6-v2 (converted, uncased) -> token_classifier; backend {keras.config.backend()}; "
           f"lr {args.learning_rate} (warm-up 10%, linear decay), batch {args.batch_size}, "

@@ -12,8 +12,8 @@ reachable here and are quoted only for scale.
 Two backbones:
 
 - (a) the converted all-MiniLM-L6-v2 (a sentence-embedding checkpoint, not a QA model);
-- (b) a BERT-tiny (2 layers, 128 wide; `--pretrain-size`) pretrained *here* with `kp.pipelines.pretrain_bert` (masked LM) on the context
-  paragraphs of the four training articles only (148 paragraphs, ~14k words — a smoke-sized
+- (b) a BERT-tiny (2 layers, 128 wide; `--pretrain-size`) pretrained *here* with
+  `kp.pipelines.pretrain_bert` (masked LM) on the context paragraphs of the four training articles only (148 paragraphs, ~14k words — a smoke-sized
   corpus), then fine-tuned the same way.
 
 Three no-answer rules are reported for each: always answer (no threshold); the threshold learned
