@@ -13,8 +13,8 @@ Two backbones:
 
 - (a) the converted all-MiniLM-L6-v2 (a sentence-embedding checkpoint, not a QA model);
 - (b) a BERT-tiny (2 layers, 128 wide; `--pretrain-size`) pretrained *here* with
-  `kp.pipelines.pretrain_bert` (masked LM) on the context paragraphs of the four training articles only (148 paragraphs, ~14k words — a smoke-sized
-  corpus), then fine-tuned the same way.
+  `kp.pipelines.pretrain_bert` (masked LM) on the context paragraphs of the four training
+  articles only (148 paragraphs, ~14k words — a smoke-sized corpus), then fine-tuned the same way.
 
 Three no-answer rules are reported for each: always answer (no threshold); the threshold learned
 (`kp.tasks.metrics.best_null_threshold`, the official `find_best_thresh`) on the four *training*
