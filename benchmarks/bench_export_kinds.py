@@ -15,12 +15,28 @@
   fp32 / fp16 / dynamic int8 / full int8: pixel accuracy against the true masks, pixel label
   agreement with Keras, max |Δ| of the per-pixel probabilities.
 
+- token classifier (NER): by default a tiny BERT (L2/H128, WordPiece trained on the CoNLL-2003
+  training sentences) fine-tuned briefly on 3,000 CoNLL-2003 training sentences; with
+  `--ner-model FILE` a saved tagger instead (e.g. the MiniLM one of `bench_ner.py --save`).
+  SavedModel (strings in, entities out in the graph), ONNX and TFLite fp32 / fp16 / dynamic int8
+  (token ids in): entity F1 against the gold entities of 300 dev sentences (raw text: the words
+  joined by spaces), entity agreement with Keras (F1 of the artifact's entities against the Keras
+  model's, `verify`'s parity), max |Δ| of the per-piece probabilities.
+- question answerer: a tiny BERT (L2/H128) fine-tuned briefly, from scratch, on the SQuAD 2.0
+  subset's first four articles (parity does not need a good model: its F1 stays near the
+  always-no-answer share);
+  `--qa-model FILE` takes a saved answerer instead. SavedModel (pairs in, answer spans out in the
+  graph), ONNX, TFLite fp32 / fp16 / dynamic int8: SQuAD F1 on 100 questions of the fifth article,
+  span agreement with Keras (`verify`), max |Δ| of the scores.
+
 Prints a Markdown table. Run under `nice` on a shared machine; ratios of latencies measured in
 the same run are more trustworthy than absolute numbers.
 
     python benchmarks/bench_export_kinds.py            # all three kinds
     python benchmarks/bench_export_kinds.py --kinds image causal_lm
     python benchmarks/bench_export_kinds.py --kinds segmenter
+    python benchmarks/bench_export_kinds.py --kinds token_classifier question_answerer
+    python benchmarks/bench_export_kinds.py --kinds token_classifier --ner-model ner_minilm.keras
 """
 
 from __future__ import annotations
@@ -186,6 +202,99 @@ def bench_masked_lm(folder, rows):
                          "-", f"top-1 {parity['top1_agreement']:.4f}", f"{delta:.2e}", f"{ms:.2f}"))
 
 
+def artifact_rows(name, paths, rows, score, agreement, batch_one):
+    """One row per artifact of every export in `paths`: size, `score(predictor)`, the parity figures
+    `verify` wrote into the manifest, and the median batch-1 latency over `batch_one`."""
+    for label, path in paths.items():
+        manifest = kp.export.predictor.read_manifest(path)
+        for format, entry in manifest["artifacts"].items():
+            predictor = Predictor(path, format=format)
+            parity = entry["parity"]
+            ms = median_ms(lambda item: predictor.predict([item]), batch_one)
+            rows.append((name, f"{format} {label}", f"{entry['bytes'] / 1e6:.2f} MB", score(predictor),
+                         f"{agreement} {parity[agreement_key(agreement)]:.4f}", f"{parity['max_abs_diff']:.2e}",
+                         f"{ms:.2f}"))
+
+
+def agreement_key(agreement: str) -> str:
+    return {"entities F1": "entity_f1", "spans": "span_agreement"}[agreement]
+
+
+def gold_entities(words, tags) -> tuple[list[str], list[set]]:
+    """The dev sentences as raw texts (words joined by spaces) and their gold entities as
+    `(label, start, end)` character spans."""
+    texts, entities = [], []
+    for sentence, sentence_tags in zip(words, tags):
+        starts = np.cumsum([0] + [len(word) + 1 for word in sentence[:-1]])
+        texts.append(" ".join(sentence))
+        entities.append({(label, int(starts[first]), int(starts[last] + len(sentence[last])))
+                         for label, first, last in kp.tasks.metrics.get_entities(sentence_tags)})
+    return texts, entities
+
+
+def entity_f1(predicted: list[list[dict]], gold: list[set]) -> float:
+    found = [{(e["label"], e["start"], e["end"]) for e in sentence} for sentence in predicted]
+    matched = sum(len(f & g) for f, g in zip(found, gold))
+    total = sum(len(f) for f in found) + sum(len(g) for g in gold)
+    return 2 * matched / total if total else 1.0
+
+
+def bench_token_classifier(folder, rows, model_path=None):
+    conll = os.path.join(DATA, "conll2003")
+    train_words, train_tags = kp.data.read_conll(os.path.join(conll, "train.txt.gz"))
+    dev_words, dev_tags = kp.data.read_conll(os.path.join(conll, "dev.txt.gz"))
+    texts, gold = gold_entities(dev_words[:300], dev_tags[:300])
+    keras.utils.set_random_seed(0)
+    if model_path:
+        tagger = keras.saving.load_model(model_path)
+        name = f"NER ({os.path.basename(model_path)})"
+    else:
+        train_words, train_tags = train_words[:3000], train_tags[:3000]
+        vocabulary = kp.data.train_wordpiece([" ".join(words) for words in train_words], vocabulary_size=4000)
+        bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocabulary), max_sequence_length=64)
+        tagger = kp.recipes.token_classifier(bert, kp.data.label_names_from_tags(train_tags), vocabulary=vocabulary,
+                                             sequence_length=64, learning_rate=1e-3)
+        tagger.fit(train_words, train_tags, batch_size=32, epochs=3, verbose=2)
+        name = "NER (BERT tiny, CoNLL-2003 3k sentences)"
+    keras_f1 = entity_f1(tagger.predict(texts, batch_size=64), gold)
+    keras_ms = median_ms(lambda text: tagger.predict([text]), texts[:20])
+    rows.append((name, "keras", "-", f"dev entity F1 {keras_f1:.4f}", "-", "-", f"{keras_ms:.2f}"))
+    paths = export_variants(tagger, folder, ["saved_model", "tflite", "onnx"], [None, "float16", "dynamic_int8"],
+                            None, texts[:64])
+    artifact_rows(name, paths, rows, lambda p: f"dev entity F1 {entity_f1(p.predict(texts), gold):.4f}",
+                  "entities F1", texts[:20])
+
+
+def bench_question_answerer(folder, rows, model_path=None):
+    examples = kp.data.read_squad(os.path.join(DATA, "squad2_dev_subset", "dev-v2.0-first5articles.json.gz"))
+    last = examples[-1]["title"]
+    train = [e for e in examples if e["title"] != last]
+    test = [e for e in examples if e["title"] == last][:100]
+    test_pairs, test_gold = [(e["question"], e["context"]) for e in test], [e["answers"] for e in test]
+    keras.utils.set_random_seed(0)
+    if model_path:
+        qa = keras.saving.load_model(model_path)
+        name = f"QA ({os.path.basename(model_path)})"
+    else:
+        vocabulary = kp.data.train_wordpiece(list(dict.fromkeys(e["context"] for e in train)), vocabulary_size=4000)
+        bert = kp.models.Bert.from_size("tiny", vocabulary_size=len(vocabulary), max_sequence_length=128)
+        qa = kp.recipes.question_answerer(bert, vocabulary=vocabulary, sequence_length=128, doc_stride=32,
+                                          learning_rate=1e-3)
+        qa.fit(train, batch_size=32, epochs=2, verbose=2)
+        qa.fit_null_threshold(train[:300])
+        name = "QA (BERT tiny, SQuAD 2.0 4 articles)"
+
+    def squad_f1(answers) -> str:
+        return f"eval-article F1 {kp.tasks.metrics.squad_scores([a['text'] for a in answers], test_gold)['f1']:.1f}"
+
+    rows.append((name, "keras", "-", squad_f1(qa.predict(test_pairs)), "-", "-",
+                 f"{median_ms(lambda pair: qa.predict([pair]), test_pairs[:20]):.2f}"))
+    paths = export_variants(qa, folder, ["saved_model", "tflite", "onnx"], [None, "float16", "dynamic_int8"],
+                            None, test_pairs[:64])
+    artifact_rows(name, paths, rows, lambda p: squad_f1(p.predict(test_pairs)), "spans",
+                  test_pairs[:20])
+
+
 class Rows(list):
     """The table's rows, each also printed as soon as it is measured (a crash keeps what was done)."""
 
@@ -197,13 +306,17 @@ class Rows(list):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", nargs="+", default=["image", "causal_lm", "masked_lm"])
+    parser.add_argument("--ner-model", default=None, help="a saved TokenClassifier (.keras) for token_classifier")
+    parser.add_argument("--qa-model", default=None, help="a saved QuestionAnswerer (.keras) for question_answerer")
     args = parser.parse_args()
+    kinds = {"image": bench_image, "causal_lm": bench_causal_lm, "masked_lm": bench_masked_lm,
+             "segmenter": bench_segmenter,
+             "token_classifier": lambda folder, rows: bench_token_classifier(folder, rows, args.ner_model),
+             "question_answerer": lambda folder, rows: bench_question_answerer(folder, rows, args.qa_model)}
     rows = Rows()
     with tempfile.TemporaryDirectory() as folder:
         for kind in args.kinds:
-            {"image": bench_image, "causal_lm": bench_causal_lm, "masked_lm": bench_masked_lm,
-             "segmenter": bench_segmenter}[kind](
-                os.path.join(folder, kind), rows)
+            kinds[kind](os.path.join(folder, kind), rows)
     print("\n| model | artifact | size | accuracy | agreement with Keras | max abs diff | batch-1 ms (median) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
