@@ -22,7 +22,6 @@ EXPECTED = [
     "03_gpt_pretrain_generate.ipynb",
     "04_vit_mae.ipynb",
     "05_export_mobile.ipynb",
-    "06_ner_and_qa.ipynb",
     "07_translation.ipynb",
 ]
 # The suite runs each notebook at a smaller budget than a reader's (the notebooks' own SETTINGS,
