@@ -22,6 +22,7 @@ EXPECTED = [
     "03_gpt_pretrain_generate.ipynb",
     "04_vit_mae.ipynb",
     "05_export_mobile.ipynb",
+    "06_ner_and_qa.ipynb",
     "07_translation.ipynb",
 ]
 # The suite runs each notebook at a smaller budget than a reader's (the notebooks' own SETTINGS,
@@ -33,6 +34,7 @@ TEST_SETTINGS = {
     "03_gpt_pretrain_generate.ipynb": dict(documents=1000),
     "04_vit_mae.ipynb": dict(pretrain_images=1000, finetune_epochs=8),
     "05_export_mobile.ipynb": dict(train_examples=2000),
+    "06_ner_and_qa.ipynb": dict(train_sentences=1200, dev_sentences=300, qa_questions=120, qa_eval_questions=60),
     "07_translation.ipynb": dict(train_pairs=2000),
 }
 # Generous per cell: a loaded shared CI machine can be several times slower than a quiet one.
