@@ -28,14 +28,20 @@ EXPECTED = [
 # The suite runs each notebook at a smaller budget than a reader's (the notebooks' own SETTINGS,
 # as papermill parameters would be): a cell `SETTINGS.update(...)` goes in right after the cell
 # that defines SETTINGS. Every assert cell still runs and must still hold at this budget; the
-# figures the notebooks print for readers come from their own settings.
+# figures the notebooks print for readers come from their own settings. What each costs here is
+# mostly fixed (a kernel and its imports, ~9 s; tracing each fit's first epoch, 6-14 s), so the
+# budgets cut what grows with the data: evaluation sets, the WordPiece learner's corpus (06: ~20 s
+# on all of CoNLL), training pairs (07). 02 keeps its 2,000 reviews (at 1,200 it no longer beat the
+# majority class) and trains on shorter windows; 05 asserts only on its exports, not on accuracy.
 TEST_SETTINGS = {
     "01_pretrain_bert_finetune_classifier.ipynb": dict(pretrain_texts=1200, train_examples=2000),
+    "02_chinese_sentiment.ipynb": dict(sequence_length=48, dev_examples=400),
     "03_gpt_pretrain_generate.ipynb": dict(documents=1000),
-    "04_vit_mae.ipynb": dict(pretrain_images=1000, finetune_epochs=8),
-    "05_export_mobile.ipynb": dict(train_examples=2000),
-    "06_ner_and_qa.ipynb": dict(train_sentences=1200, dev_sentences=300, qa_questions=120, qa_eval_questions=60),
-    "07_translation.ipynb": dict(train_pairs=2000),
+    "04_vit_mae.ipynb": dict(pretrain_images=1000, finetune_epochs=6),
+    "05_export_mobile.ipynb": dict(train_examples=1000, epochs=1),
+    "06_ner_and_qa.ipynb": dict(train_sentences=1200, dev_sentences=300, vocabulary_sentences=3000, qa_questions=80,
+                                qa_eval_questions=40),
+    "07_translation.ipynb": dict(train_pairs=1200, dev_pairs=64),
 }
 # Generous per cell: a loaded shared CI machine can be several times slower than a quiet one.
 CELL_TIMEOUT_SECONDS = 600
@@ -87,8 +93,10 @@ def test_notebook_runs_without_errors(path):
     pythonpath = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, pythonpath]))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # "immediate": a graceful shutdown of a kernel that has imported TensorFlow takes 1.5-2.5 s, and
+    # every cell has run (and written its files) by the time the client shuts the kernel down.
     client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
-                                     resources={"metadata": {"path": NOTEBOOK_DIR}})
+                                     shutdown_kernel="immediate", resources={"metadata": {"path": NOTEBOOK_DIR}})
     existing = [folder for folder in OUTPUT_FOLDERS if os.path.exists(os.path.join(NOTEBOOK_DIR, folder))]
     started = time.perf_counter()
     try:
