@@ -46,17 +46,19 @@ def test_classifier_learns_and_predicts_probabilities(tmp_path):
 @pytest.mark.slow
 def test_classifier_learns_the_generated_shapes():
     # The embedded vision task (which of 4 rotated shapes, random colour, size and position): a
-    # small ViT trained from scratch must get well clear of chance (0.25; 0.4 is 8 standard
-    # errors above it on 400 images). It reached 0.55 after 10 epochs on 3,000 images.
+    # small ViT trained from scratch must get well clear of chance (0.25; 0.35 is 4.6 standard
+    # errors above it on 400 images). 12 epochs on 2,000 images measured 0.438 and 0.425 at seeds
+    # 0 and 1 (8 epochs: 0.415). Without XLA: compiling the augmented step took longer than the
+    # training itself (29 s against 13 s for the same 8 epochs and the same accuracy).
     train, test = generate_shapes(2000, image_size=16, seed=1), generate_shapes(400, image_size=16, seed=2)
     keras.utils.set_random_seed(0)
     backbone = ViT(image_shape=(16, 16, 3), patch_size=4, num_layers=2, num_heads=3, hidden_dim=96,
                    intermediate_dim=192, pooling="mean")
-    classifier = image_classifier(backbone, num_classes=4, crop_padding=0, seed=0, jit_compile=True)
-    classifier.fit(train.images, train.labels, batch_size=64, epochs=8, verbose=0)
+    classifier = image_classifier(backbone, num_classes=4, crop_padding=0, seed=0, jit_compile=False)
+    classifier.fit(train.images, train.labels, batch_size=64, epochs=12, verbose=0)
     accuracy = classifier.evaluate(test.images, test.labels, verbose=0, return_dict=True)["accuracy"]
     print(f"generated shapes, test accuracy {accuracy:.3f}")
-    assert accuracy > 0.4, accuracy
+    assert accuracy > 0.35, accuracy
 
 
 def test_augmentation_changes_training_batches_only():
