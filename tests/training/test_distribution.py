@@ -104,14 +104,15 @@ def test_two_jax_processes_on_loopback_train_like_one(tmp_path, run_on_backend):
 
     import numpy as np
 
+    from tests.backend_server import fast_compile_env
     from tests.conftest import REPO_ROOT
     from tests.training import multihost_worker
 
     pytest.importorskip("jax", reason="the jax extra is not installed (pip install '.[jax]')")
     worker = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    env = fast_compile_env({"KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+                            "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+                            "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))})
     with socket.socket() as probe:  # a free loopback port for the coordinator
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
