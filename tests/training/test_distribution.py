@@ -78,6 +78,7 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend, tmp_path):
 @pytest.mark.timeout(600)
 def test_tensorflow_mirrored_strategy_equals_one_device(run_on_backend):
     figures = _figures(run_on_backend, "tensorflow")
+    print("seconds per section:", figures["seconds"])
     assert figures["replicas"] == 2 and "MirroredStrategy" in figures["describe"]
     assert figures["dp_forward"] <= 1e-5 and figures["dp_weights"] <= 1e-5
     assert "needs the JAX backend" in figures["model_parallel_error"]
