@@ -25,7 +25,9 @@ from keras_ptft.training.distribution import (
     resolve_distribution,
 )
 
-SIZE = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.0)
+# One layer: each backbone's train step is compiled for one, two and model-parallel devices, and
+# XLA's compile time grows with the layers; one layer holds every weight the layouts shard.
+SIZE = dict(num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.0)
 rng = np.random.default_rng(0)
 TEXT = {
     "token_ids": rng.integers(1, 32, (8, 8)).astype("int32"),
@@ -110,8 +112,9 @@ def error_of(call):
     return None
 
 
-def trained_classifier(distribution, shuffle=True, checkpoint_dir=None, epochs=2):
-    """A TextClassifier trained for two epochs, built and trained under `distribution`.
+def trained_classifier(distribution, shuffle=True, checkpoint_dir=None, epochs=2, predict=True, callbacks=()):
+    """A TextClassifier trained for two epochs, built and trained under `distribution`; its
+    predictions (None when `predict` is false: a run that is resumed later needs none).
 
     The same seed must give the same classifier on one device and on two: the same starting
     weights (re-creating the backbone under the distribution must not shift the head's seed) and
@@ -121,24 +124,31 @@ def trained_classifier(distribution, shuffle=True, checkpoint_dir=None, epochs=2
     classifier = kp.tasks.TextClassifier(bert(), num_classes=2, seed=0, dropout=0.0, checkpoint_dir=checkpoint_dir,
                                          preprocessor=kp.data.BertPreprocessor(VOCAB, sequence_length=8), **options)
     classifier.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
-    history = classifier.fit(TASK_TEXTS, np.arange(16) % 2, batch_size=8, epochs=epochs, verbose=0, shuffle=shuffle)
+    history = classifier.fit(TASK_TEXTS, np.arange(16) % 2, batch_size=8, epochs=epochs, verbose=0, shuffle=shuffle,
+                             callbacks=list(callbacks))
     trained_classifier.epochs_run = list(history.epoch)
-    return np.asarray(classifier.predict(TASK_TEXTS, verbose=0))
+    return np.asarray(classifier.predict(TASK_TEXTS, verbose=0)) if predict else None
 
 
-def resumed_across_device_counts(first, second, reference):
-    """Epoch 1 trained under `first`, killed, epoch 2 resumed from `checkpoint_dir` under `second`:
-    the difference to two uninterrupted epochs on one device, and the epochs the history holds."""
-    folder = tempfile.mkdtemp()
-    try:
-        trained_classifier(first, shuffle=False, checkpoint_dir=folder, epochs=1)
-        resumed = trained_classifier(second, shuffle=False, checkpoint_dir=folder, epochs=2)
-        epochs_run = trained_classifier.epochs_run
-        epochs = kp.training.load_history(folder)["epoch"]
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {"diff": float(np.max(np.abs(resumed - reference))), "epochs": epochs,
-            "resumed_epochs_run": epochs_run}
+class CopyAfterFirstEpoch(keras.callbacks.Callback):
+    """Copies the checkpoint folder as the first epoch left it (the checkpoint callbacks run
+    first): the folder of a one-device run killed after epoch 1, without training that run apart."""
+
+    def __init__(self, source, target):
+        super().__init__()
+        self.source, self.target = source, target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            shutil.copytree(self.source, self.target)
+
+
+def resumed_across_device_counts(folder, second, reference):
+    """Epoch 2 resumed under `second` from `folder` (epoch 1 trained there, then killed): the
+    difference to two uninterrupted epochs on one device, and the epochs the history holds."""
+    resumed = trained_classifier(second, shuffle=False, checkpoint_dir=folder, epochs=2)
+    return {"diff": float(np.max(np.abs(resumed - reference))), "epochs": kp.training.load_history(folder)["epoch"],
+            "resumed_epochs_run": trained_classifier.epochs_run}
 
 
 def cli_pretrain_on_two_devices(model="bert", vocabulary_size=120, distribution="data"):
@@ -146,7 +156,9 @@ def cli_pretrain_on_two_devices(model="bert", vocabulary_size=120, distribution=
     try:
         corpus = os.path.join(folder, "corpus.txt")
         with open(corpus, "w") as handle:
-            handle.write("\n".join(f"the {w} sat on the mat near the {v}" for w in ("cat", "dog", "fox", "owl")
+            # Packs into five full batches of four rows (measured): one train-step shape, one compile
+            # (a short last batch of two would be a second program to compile).
+            handle.write("\n".join(f"the {w} sat on the mat near the old {v}" for w in ("cat", "dog", "fox", "owl")
                                    for v in ("door", "tree", "wall", "road", "gate")) + "\n")
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -271,9 +283,20 @@ def main() -> dict:
             result["cli"] = cli_pretrain_on_two_devices()
         # A checkpoint written on two devices resumes on one, and the other way round.
         with section("resume"):
-            unshuffled = trained_classifier(None, shuffle=False)
-            result["resume_2_to_1"] = resumed_across_device_counts("data_parallel", None, unshuffled)
-            result["resume_1_to_2"] = resumed_across_device_counts(None, "data_parallel", unshuffled)
+            folder = tempfile.mkdtemp()
+            try:
+                # The uninterrupted one-device reference also leaves the one-device epoch 1.
+                one_device_epoch_1 = os.path.join(folder, "one_device")
+                unshuffled = trained_classifier(None, shuffle=False, checkpoint_dir=os.path.join(folder, "reference"),
+                                                callbacks=[CopyAfterFirstEpoch(os.path.join(folder, "reference"),
+                                                                               one_device_epoch_1)])
+                two_device_epoch_1 = os.path.join(folder, "two_devices")
+                trained_classifier("data_parallel", shuffle=False, checkpoint_dir=two_device_epoch_1, epochs=1,
+                                   predict=False)
+                result["resume_2_to_1"] = resumed_across_device_counts(two_device_epoch_1, None, unshuffled)
+                result["resume_1_to_2"] = resumed_across_device_counts(one_device_epoch_1, "data_parallel", unshuffled)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         result["unknown_name_error"] = error_of(lambda: resolve_distribution("pipeline"))
         result["devices_error"] = error_of(lambda: resolve_distribution("data_parallel", devices=4))
         with section("seq2seq"):

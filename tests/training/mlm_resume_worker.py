@@ -3,7 +3,6 @@ in a subprocess, kills it mid-run, then resumes in its own process with `build`.
 per finished epoch."""
 
 import sys
-import time
 
 import keras
 
@@ -24,15 +23,9 @@ def build(checkpoint_dir, hidden_dim=16):
     return mlm
 
 
-class Pace(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        time.sleep(0.2)  # leaves the killer time to land mid-epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        print(f"EPOCH_END {epoch + 1}", flush=True)
-
-
 if __name__ == "__main__":
+    from tests.training.resume_worker import Pace
+
     checkpoint_dir, epochs = sys.argv[1], int(sys.argv[2])
     mlm = build(checkpoint_dir)
     mlm.fit(TEXTS, batch_size=8, epochs=epochs, verbose=0, callbacks=[Pace()])

@@ -78,6 +78,7 @@ def test_jax_data_and_model_parallel_equal_one_device(run_on_backend, tmp_path):
 @pytest.mark.timeout(600)
 def test_tensorflow_mirrored_strategy_equals_one_device(run_on_backend):
     figures = _figures(run_on_backend, "tensorflow")
+    print("seconds per section:", figures["seconds"])
     assert figures["replicas"] == 2 and "MirroredStrategy" in figures["describe"]
     assert figures["dp_forward"] <= 1e-5 and figures["dp_weights"] <= 1e-5
     assert "needs the JAX backend" in figures["model_parallel_error"]
@@ -104,14 +105,15 @@ def test_two_jax_processes_on_loopback_train_like_one(tmp_path, run_on_backend):
 
     import numpy as np
 
+    from tests.backend_server import fast_compile_env
     from tests.conftest import REPO_ROOT
     from tests.training import multihost_worker
 
     pytest.importorskip("jax", reason="the jax extra is not installed (pip install '.[jax]')")
     worker = os.path.join(os.path.dirname(__file__), "multihost_worker.py")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    env = fast_compile_env({"KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+                            "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+                            "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))})
     with socket.socket() as probe:  # a free loopback port for the coordinator
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
