@@ -171,9 +171,8 @@ class TrainingMixin:
         schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
         if not hasattr(schedule, "resolve") or getattr(schedule, "total_steps", 0) is not None:
             return
-        if steps_per_epoch is None and hasattr(batches, "cardinality"):
-            cardinality = int(batches.cardinality())
-            steps_per_epoch = cardinality if cardinality > 0 else None
+        if steps_per_epoch is None:
+            steps_per_epoch = known_length(batches)
         if steps_per_epoch:
             schedule.resolve(int(epochs * steps_per_epoch))
             self.train_function = None
@@ -285,11 +284,20 @@ def one_iterator_per_fit(batches, epochs: int, fit_kwargs: dict):
     denoising noise) are re-entered each pass. Datasets of unknown length (length buckets,
     filtered batches) and a caller's own `steps_per_epoch` are left as they are.
     """
-    if epochs <= 1 or fit_kwargs.get("steps_per_epoch") is not None or not hasattr(batches, "cardinality"):
+    if epochs <= 1 or fit_kwargs.get("steps_per_epoch") is not None:
         return batches
-    cardinality = int(batches.cardinality())
-    if cardinality <= 0:
+    length = known_length(batches)
+    if length is None:
         return batches
-    fit_kwargs["steps_per_epoch"] = cardinality
+    fit_kwargs["steps_per_epoch"] = length
     return batches.repeat()
+
+
+def known_length(batches) -> int | None:
+    """The number of batches of a `tf.data.Dataset` when tf.data knows it, else None (infinite,
+    unknown after a `filter`, or not a dataset)."""
+    if not hasattr(batches, "cardinality"):
+        return None
+    cardinality = int(batches.cardinality())
+    return cardinality if cardinality > 0 else None
 
