@@ -94,7 +94,8 @@ def run_on_backend(_backend_servers):
 
 
 # The heaviest test files, heaviest first (seconds of CPU, measured with --durations on 2 cores).
-# `-n 2 --dist loadfile` hands files to the two workers in collection order, one file at a time;
+# `-n 2 --dist loadfile` hands files to the two workers in collection order (pytest_configure
+# below keeps xdist from re-sorting them by test count), one file at a time;
 # a minute-long file collected last leaves one core idle while the other finishes it. Starting the
 # long files first (longest-processing-time-first scheduling) keeps both cores busy to the end.
 # The list only orders files; a file missing from it runs in pytest's usual order after these.
@@ -119,6 +120,14 @@ HEAVIEST_FIRST = [
     "tests/test_cli_train.py",
     "tests/recipes/test_image_classifier.py",
 ]
+
+
+def pytest_configure(config):
+    # pytest-xdist's loadfile scheduler re-sorts files by their number of tests unless told not
+    # to (`--loadscope-reorder` is its default), which undoes HEAVIEST_FIRST: the one-test files
+    # (the quickstart, the CLI end-to-end runs) went last, and one core finished them alone.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config, items):
