@@ -7,6 +7,7 @@ from typing import Sequence
 
 import keras
 
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.recipes.text_classifier import resolve_backbone
 from keras_ptft.tasks.token_classifier import TokenClassifier
 from keras_ptft.training.optimization import make_adamw
@@ -30,6 +31,7 @@ def token_classifier(
     dropout: float = 0.1,
     lowercase: bool = True,
     distribution=None,
+    bucketing: bool | int | Sequence[int] = True,
     **compile_kwargs,
 ) -> TokenClassifier:
     """A compiled token classifier (NER tagger), ready for `fit(words, tags)`.
@@ -61,6 +63,10 @@ def token_classifier(
         lowercase: bool. Used with `vocabulary` (a folder's tokenizer brings its own).
         distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
             to the task (`keras_ptft.training.distribution`).
+        bucketing: bool, int or list of int. Length-bucketed batches for `fit`, `evaluate` and
+            `predict` (True: 4 buckets from the sentences' length quantiles; a number of buckets;
+            explicit bucket lengths; False: every row padded to `sequence_length`). A run option,
+            not saved with the model.
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -71,6 +77,7 @@ def token_classifier(
     tagger.predict(["Angela Merkel visited Paris."])  # [[{"text": "Angela Merkel", "label": "PER", ...}, ...]]
     ```
     """
+    check_bucketing(bucketing)  # refused before any model is built
     backbone, vocabulary, lowercase, strip_accents, sequence_length = resolve_word_piece_backbone(
         backbone_or_path, vocabulary, sequence_length, lowercase, default_length=128)
     tagger = TokenClassifier(
@@ -78,6 +85,7 @@ def token_classifier(
         strip_accents=strip_accents, scheme=scheme, label_all_pieces=label_all_pieces,
         strict_scheme=strict_scheme, dropout=dropout, compile=False, distribution=distribution,
     )
+    tagger.set_run_options(bucketing=bucketing)
     compile_with_schedule(tagger, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm)
     return tagger
 

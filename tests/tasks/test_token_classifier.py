@@ -107,7 +107,9 @@ def test_learns_the_toy_task_and_finds_entities_with_offsets():
     tagger = kp.recipes.token_classifier(tiny_bert(), LABELS, vocabulary=VOCAB, sequence_length=SEQUENCE_LENGTH,
                                          learning_rate=1e-2)
     tagger.fit(words, tags, batch_size=16, epochs=6, verbose=0)
-    assert tagger.optimizer._learning_rate.total_steps == 6 * 12
+    # The schedule spans every step: 6 epochs of the length-bucketed batches (>= 192 / 16).
+    batches_per_epoch = len(list(tagger.make_batches(*tagger.check_inputs(words, tags), batch_size=16)))
+    assert batches_per_epoch >= 12 and tagger.optimizer._learning_rate.total_steps == 6 * batches_per_epoch
     dev_words, dev_tags = toy_ner(64, seed=1)
     scores = tagger.evaluate_entities(dev_words, dev_tags)
     assert scores["f1"] > 0.9, scores
@@ -123,6 +125,43 @@ def test_learns_the_toy_task_and_finds_entities_with_offsets():
     clone = TokenClassifier.from_config(json.loads(json.dumps(tagger.get_config())))
     clone.set_weights(tagger.get_weights())
     assert clone.predict_tags(dev_words[:8]) == tagger.predict_tags(dev_words[:8])
+
+
+def test_length_buckets_cut_labels_with_the_pieces_and_predict_like_fixed_padding():
+    # Short sentences (<= 8 pieces with [CLS] and [SEP]) and long ones (9-16): buckets [8, 16].
+    rng = np.random.default_rng(0)
+    words, tags = [], []
+    for index in range(40):
+        count = int(rng.integers(1, 4)) if index % 2 else int(rng.integers(8, 13))
+        names = list(rng.choice(PEOPLE, count))
+        words.append(names)
+        tags.append(["B-PER"] * count)
+    tagger = kp.recipes.token_classifier(tiny_bert(1), LABELS, vocabulary=VOCAB, sequence_length=SEQUENCE_LENGTH,
+                                         bucketing=[8, 16])
+    x, y, weights = tagger.check_inputs(words, tags)
+    widths, kept = set(), 0.0
+    for batch_x, batch_y, batch_weights in tagger.make_batches(x, y, weights, batch_size=8, shuffle=True):
+        width = batch_x["token_ids"].shape[1]
+        widths.add(width)
+        assert batch_y.shape[1] == batch_weights.shape[1] == width
+        # Nothing real is cut: every row's [SEP] is inside the batch's width.
+        assert int(np.asarray(batch_x["padding_mask"]).sum(axis=1).max()) <= width
+        kept += float(np.asarray(batch_weights).sum())
+    assert widths == {8, 16}
+    assert kept == float(np.asarray(weights).sum()) == sum(len(sentence) for sentence in tags)  # each label once
+    # Prediction in length order, back in the caller's order, equals fixed padding.
+    bucketed = tagger.tag_logits(x, batch_size=8)
+    tagger.set_run_options(bucketing=False)
+    fixed = tagger.tag_logits(x, batch_size=8)
+    real = np.asarray(x["padding_mask"]).astype(bool)
+    assert bucketed.shape == fixed.shape == (40, SEQUENCE_LENGTH, len(LABELS))
+    np.testing.assert_allclose(bucketed[real], fixed[real], atol=1e-5)
+    with_buckets = kp.recipes.token_classifier(tagger.backbone, LABELS, vocabulary=VOCAB,
+                                               sequence_length=SEQUENCE_LENGTH)
+    with_buckets.set_weights(tagger.get_weights())
+    assert with_buckets.predict_tags(words, batch_size=8) == tagger.predict_tags(words, batch_size=8)
+    with pytest.raises(ValueError, match="`bucketing` must be True, False"):
+        kp.recipes.token_classifier(tiny_bert(1), LABELS, vocabulary=VOCAB, bucketing="yes")
 
 
 def test_bad_input_names_field_and_index():
