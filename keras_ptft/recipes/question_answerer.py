@@ -7,6 +7,7 @@ from typing import Sequence
 
 import keras
 
+from keras_ptft.data.bucketing import check_bucketing
 from keras_ptft.recipes.token_classifier import compile_with_schedule, resolve_word_piece_backbone
 from keras_ptft.tasks.question_answerer import QuestionAnswerer
 
@@ -27,6 +28,7 @@ def question_answerer(
     dropout: float = 0.1,
     lowercase: bool = True,
     distribution=None,
+    bucketing: bool | int | Sequence[int] = True,
     **compile_kwargs,
 ) -> QuestionAnswerer:
     """A compiled extractive question answerer, ready for `fit(pairs, answers)`.
@@ -55,6 +57,8 @@ def question_answerer(
         lowercase: bool. Used with `vocabulary` (a folder's tokenizer brings its own).
         distribution: None, `"data_parallel"`, `"model_parallel"` or a distribution object; passed
             to the task (`keras_ptft.training.distribution`).
+        bucketing: bool, int or list of int. Length-bucketed windows for `fit` and `predict`, as
+            `token_classifier`'s (False: every window padded to `sequence_length`).
         **compile_kwargs: passed to `compile()`, overriding any default.
 
     Example:
@@ -66,6 +70,7 @@ def question_answerer(
     qa.predict([("Who was the Norse leader?", "The Norse leader was Rollo.")])  # [{"text": "Rollo", ...}]
     ```
     """
+    check_bucketing(bucketing)  # refused before any model is built
     backbone, vocabulary, lowercase, strip_accents, sequence_length = resolve_word_piece_backbone(
         backbone_or_path, vocabulary, sequence_length, lowercase, default_length=384)
     if doc_stride is None:
@@ -75,5 +80,6 @@ def question_answerer(
         max_answer_length=max_answer_length, null_threshold=null_threshold, lowercase=lowercase,
         strip_accents=strip_accents, dropout=dropout, compile=False, distribution=distribution,
     )
+    answerer.set_run_options(bucketing=bucketing)
     compile_with_schedule(answerer, compile_kwargs, learning_rate, warmup_ratio, total_steps, weight_decay, clipnorm)
     return answerer

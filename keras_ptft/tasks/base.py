@@ -257,6 +257,58 @@ class BucketingOption:
             self.bucketing = tuple(checked) if isinstance(checked, list) else checked
 
 
+class EncodedBucketing(BucketingOption):
+    """Length bucketing for tasks that encode their examples into NumPy rows before `fit` and
+    `predict` (a tagger's sentences, a QA model's context windows) instead of in a preprocessor.
+
+    Mixed in before `Task`; the task has `sequence_length` and `seed`. With `bucketing` on,
+    `make_batches` draws each batch from one length bucket (`keras_ptft.data.bucketed_arrays`:
+    per-token labels and weights are cut with the pieces), and `token_outputs` runs the rows
+    sorted by length. `output_pad_value` is what positions past a batch's cut get when the
+    per-token outputs are padded back to `sequence_length`.
+
+    Example:
+    ```python
+    tagger = kp.recipes.token_classifier(bert, ["O", "B-PER", "I-PER"], vocabulary=vocab)  # bucketing on
+    x, _, _ = tagger.check_inputs([["Alice", "met", "Bob"]])
+    tagger.token_outputs(x).shape  # (1, 128, 3): cut to an 8-wide bucket, padded back
+    ```
+    """
+
+    #: The value per-token outputs get past a batch's cut (what the model gives padding).
+    output_pad_value = 0.0
+
+    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
+        if not self.bucketing or hasattr(x, "element_spec"):
+            return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
+        from keras_ptft.data.bucketing import bucketed_arrays  # TensorFlow-backed: only when needed
+
+        return bucketed_arrays(x, y, sample_weight, batch_size=batch_size or 32, bucketing=self.bucketing,
+                               max_length=self.sequence_length, shuffle=shuffle, seed=self.seed)
+
+    def token_outputs(self, inputs: dict, batch_size: int | None = None) -> np.ndarray:
+        """The model's per-token outputs `(rows, sequence_length, ...)` for encoded rows, in their order.
+
+        With `bucketing` on, the rows run sorted by length, each batch cut to the shortest bucket
+        that holds it (`keras_ptft.data.length_sorted_batches`), one model call per batch
+        (`Model.predict` cannot concatenate batches of different lengths); the outputs are padded
+        back with `output_pad_value` and returned in the caller's order.
+        """
+        if not self.bucketing or len(inputs["token_ids"]) == 0:
+            return keras.Model.predict(self, inputs, batch_size=batch_size, verbose=0)
+        from keras_ptft.data.bucketing import boundaries_for, length_sorted_batches, restore_order
+
+        lengths = np.asarray(inputs["padding_mask"]).astype(bool).sum(axis=1)
+        boundaries = boundaries_for(self.bucketing, lengths, self.sequence_length)
+        batches, order = length_sorted_batches(inputs, batch_size or 32, boundaries)
+        rows = []
+        for batch in batches:
+            outputs = keras.ops.convert_to_numpy(self.predict_on_batch(batch))
+            padding = [(0, 0), (0, self.sequence_length - outputs.shape[1])] + [(0, 0)] * (outputs.ndim - 2)
+            rows.append(np.pad(outputs, padding, constant_values=self.output_pad_value))
+        return restore_order(np.concatenate(rows), order)
+
+
 class Task(TrainingMixin, keras_hub.models.Task):
     """A keras-hub `Task` trained through the shared path (`TrainingMixin`)."""
 

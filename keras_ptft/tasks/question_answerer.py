@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_ptft.data.qa_preprocessing import check_answers, check_doc_stride, check_qa_pairs, encode_qa
 from keras_ptft.tasks.metrics import best_null_threshold, squad_scores
-from keras_ptft.tasks.base import Task
+from keras_ptft.tasks.base import EncodedBucketing, Task
 from keras_ptft.tasks.token_classifier import MODEL_INPUTS, check_sequence_length, offsets_tokenizer
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
@@ -114,7 +114,7 @@ class PaddingLogitMask(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class QuestionAnswerer(Task):
+class QuestionAnswerer(EncodedBucketing, Task):
     """Extractive QA: a backbone's token vectors and a dense layer giving start and end logits.
 
     `fit(pairs, answers)` takes `(question, context)` string pairs and per pair its answer
@@ -125,7 +125,9 @@ class QuestionAnswerer(Task):
     `null_threshold` (None: always answer, as SQuAD v1.1 wants). `fit_null_threshold` learns that
     threshold on labelled data. Contexts longer than a row are read in windows that overlap by
     `doc_stride` pieces; the best span of all windows wins. Build it with
-    `keras_ptft.recipes.question_answerer`, which also compiles it.
+    `keras_ptft.recipes.question_answerer`, which also compiles it. Windows are length-bucketed
+    (`bucketing`, on by default, as for the tagger): a short context's window is not padded to
+    `sequence_length` in training or prediction; `set_run_options(bucketing=False)` pads them all.
 
     Args:
         backbone: a `keras_ptft.models.Bert` (any backbone with a `sequence_output`).
@@ -147,6 +149,9 @@ class QuestionAnswerer(Task):
     qa.predict([("who came?", "Rollo came.")])  # [{"text": ..., "start": ..., "end": ..., "score": ...}]
     ```
     """
+
+    # Padding gets the mask layer's logit, so a padded-back window scores as the model scores padding.
+    output_pad_value = PADDING_LOGIT
 
     def __init__(
         self,
@@ -261,8 +266,7 @@ class QuestionAnswerer(Task):
         x, _ = _split_examples(x, None)
         _, contexts = check_qa_pairs(x)
         encoded = self.encode(x)
-        logits = keras.Model.predict(self, {name: encoded[name] for name in MODEL_INPUTS}, batch_size=batch_size,
-                                     verbose=0)
+        logits = self.token_outputs({name: encoded[name] for name in MODEL_INPUTS}, batch_size)
         return answers_from_logits(contexts, encoded, logits, self.max_answer_length)
 
     def get_config(self) -> dict:

@@ -16,7 +16,7 @@ from keras_ptft.data.token_alignment import (
     encode_tagged_words,
     warn_truncated,
 )
-from keras_ptft.tasks.base import BucketingOption, Task
+from keras_ptft.tasks.base import EncodedBucketing, Task
 from keras_ptft.tasks.metrics import entity_scores
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.schedules import WarmupDecay
@@ -133,7 +133,7 @@ def entities_from_logits(texts: Sequence[str], tokenized: list, first_piece, log
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class TokenClassifier(BucketingOption, Task):
+class TokenClassifier(EncodedBucketing, Task):
     """A tag per word: a backbone's token vectors, dropout and a dense layer over the tags.
 
     `fit(words, tags)` takes sentences as lists of words with one tag per word (what
@@ -259,34 +259,6 @@ class TokenClassifier(BucketingOption, Task):
             return _inputs(encoded), None, None
         return _inputs(encoded), encoded["labels"], encoded["sample_weight"]
 
-    def make_batches(self, x, y=None, sample_weight=None, batch_size=None, *, shuffle=False, augment=False):
-        if not self.bucketing or hasattr(x, "element_spec"):
-            return super().make_batches(x, y, sample_weight, batch_size, shuffle=shuffle, augment=augment)
-        from keras_ptft.data.bucketing import bucketed_arrays  # TensorFlow-backed: only when needed
-
-        return bucketed_arrays(x, y, sample_weight, batch_size=batch_size or 32, bucketing=self.bucketing,
-                               max_length=self.sequence_length, shuffle=shuffle, seed=self.seed)
-
-    def tag_logits(self, inputs: dict, batch_size: int | None = None) -> np.ndarray:
-        """Tag logits `(num_sentences, sequence_length, tags)` of encoded rows, in their order.
-
-        With `bucketing` on, the rows run sorted by length, each batch cut to the shortest bucket
-        that holds it; the logits are padded back to `sequence_length` with zeros (positions past
-        a row's `[SEP]`, which nothing reads)."""
-        if not self.bucketing or len(inputs["token_ids"]) == 0:
-            return keras.Model.predict(self, inputs, batch_size=batch_size, verbose=0)
-        from keras_ptft.data.bucketing import boundaries_for, length_sorted_batches, restore_order
-
-        lengths = np.asarray(inputs["padding_mask"]).astype(bool).sum(axis=1)
-        boundaries = boundaries_for(self.bucketing, lengths, self.sequence_length)
-        batches, order = length_sorted_batches(inputs, batch_size or 32, boundaries)
-        # One model call per batch: `Model.predict` would concatenate rows of different lengths.
-        rows = []
-        for batch in batches:
-            logits = keras.ops.convert_to_numpy(self.predict_on_batch(batch))
-            rows.append(np.pad(logits, ((0, 0), (0, self.sequence_length - logits.shape[1]), (0, 0))))
-        return restore_order(np.concatenate(rows), order)
-
     def predict_tags(self, words: Sequence[Sequence[str]], batch_size: int | None = None) -> list[list[str]]:
         """One tag per word of pre-split sentences (e.g. a CoNLL dev set)."""
         encoded = self.encode(words)
@@ -306,7 +278,7 @@ class TokenClassifier(BucketingOption, Task):
         warn_truncated(encoded["truncated_words"], self.sequence_length, 'tagged "O"')
         if not texts:
             return []
-        logits = self.tag_logits(_inputs(encoded), batch_size)
+        logits = self.token_outputs(_inputs(encoded), batch_size)
         return entities_from_logits(texts, tokenized, encoded["first_piece"], logits, self.label_names)
 
     def evaluate_entities(self, words, tags, batch_size: int | None = None) -> dict:
@@ -318,7 +290,7 @@ class TokenClassifier(BucketingOption, Task):
     def _word_tag_ids(self, encoded: dict, batch_size) -> np.ndarray:
         if len(encoded["token_ids"]) == 0:
             return np.zeros((0, encoded["first_piece"].shape[1]), "int32")
-        logits = self.tag_logits(_inputs(encoded), batch_size)
+        logits = self.token_outputs(_inputs(encoded), batch_size)
         return keras.ops.convert_to_numpy(word_tag_ids(logits, encoded["first_piece"]))
 
     def _decode(self, encoded: dict, lengths: list[int], batch_size) -> list[list[str]]:

@@ -99,6 +99,30 @@ def test_learns_the_word_after_the_keyword_across_windows_and_no_answer():
         assert ours["text"] == theirs["text"] and ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
 
 
+def test_short_windows_are_bucketed_and_answer_like_fixed_padding():
+    pairs, answers = toy_qa(24, seed=2)
+    pairs += [("What is the code?", "code Emma ran ."), ("What is the code?", "the cat sat . code Ivar")]
+    answers += [{"text": "Emma", "start": 5}, {"text": "Ivar", "start": 19}]
+    qa = kp.recipes.question_answerer(tiny_bert(), vocabulary=VOCAB, doc_stride=6, bucketing=[16, 24])
+    x, y, _ = qa.check_inputs(pairs, answers)
+    widths = set()
+    for batch_x, batch_y in qa.make_batches(x, y, batch_size=4, shuffle=True):
+        width = batch_x["token_ids"].shape[1]
+        widths.add(width)
+        assert int(np.asarray(batch_x["padding_mask"]).sum(axis=1).max()) <= width
+        assert int(np.asarray(batch_y).max()) < width  # every answer span is inside the cut
+    assert widths == {16, 24}
+    bucketed = qa.token_outputs(x, batch_size=4)
+    predictions = qa.predict(pairs, batch_size=4)
+    qa.set_run_options(bucketing=False)
+    fixed = qa.token_outputs(x, batch_size=4)
+    real = np.asarray(x["padding_mask"]).astype(bool)
+    np.testing.assert_allclose(bucketed[real], fixed[real], atol=1e-5)
+    assert (bucketed[~real] <= -1e8).all()  # padded back as the mask layer masks padding
+    for ours, theirs in zip(predictions, qa.predict(pairs, batch_size=4)):
+        assert ours["text"] == theirs["text"] and ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
+
+
 def test_read_squad_dicts_fit_and_bad_input(tmp_path):
     qa = kp.recipes.question_answerer(tiny_bert(), vocabulary=VOCAB, doc_stride=4)
     examples = [{"question": "What is the code?", "context": "code Emma sat .", "answers": [{"text": "Emma", "start": 5}]},

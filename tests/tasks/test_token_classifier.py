@@ -150,9 +150,9 @@ def test_length_buckets_cut_labels_with_the_pieces_and_predict_like_fixed_paddin
     assert widths == {8, 16}
     assert kept == float(np.asarray(weights).sum()) == sum(len(sentence) for sentence in tags)  # each label once
     # Prediction in length order, back in the caller's order, equals fixed padding.
-    bucketed = tagger.tag_logits(x, batch_size=8)
+    bucketed = tagger.token_outputs(x, batch_size=8)
     tagger.set_run_options(bucketing=False)
-    fixed = tagger.tag_logits(x, batch_size=8)
+    fixed = tagger.token_outputs(x, batch_size=8)
     real = np.asarray(x["padding_mask"]).astype(bool)
     assert bucketed.shape == fixed.shape == (40, SEQUENCE_LENGTH, len(LABELS))
     np.testing.assert_allclose(bucketed[real], fixed[real], atol=1e-5)
