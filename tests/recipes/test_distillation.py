@@ -1,6 +1,10 @@
 """Distillation: the loss against NumPy, the student learns the teacher, the teacher's cache."""
 
+import io
 import warnings
+import zipfile
+
+import h5py
 
 import keras
 import numpy as np
@@ -116,3 +120,123 @@ def test_token_ids_need_the_same_tokenizer():
     with pytest.raises(ValueError, match="different tokenizers"):
         student.fit(features, epochs=1, verbose=0)
     student.fit(TEXTS[:4], epochs=1, verbose=0)  # raw strings: each model tokenizes itself
+
+
+# === Hidden-state (TinyBERT) distillation ===
+
+def block_outputs(backbone, features):
+    """Every block's output, by running the backbone's layers by hand (not the functional graph)."""
+    ids, segments, mask = (np.asarray(features[k]) for k in ("token_ids", "segment_ids", "padding_mask"))
+    tokens = backbone.token_embedding(ids)
+    x = backbone.embeddings_add((tokens, backbone.position_embedding(tokens), backbone.segment_embedding(segments)))
+    x = backbone.embeddings_layer_norm(x)
+    outputs = []
+    for block in backbone.transformer_layers:
+        x = block(x, padding_mask=mask)
+        outputs.append(keras.ops.convert_to_numpy(x))
+    return outputs
+
+
+def masked_mse(student_states, teacher_states, mask):
+    mask = mask[..., None].astype("float64")
+    return float((mask * (student_states - teacher_states) ** 2).sum() / (mask.sum() * teacher_states.shape[-1]))
+
+
+def test_uniform_layer_map_is_tinyberts():
+    from keras_ptft.recipes.distillation import uniform_layer_map
+
+    assert uniform_layer_map(4, 12) == {0: 2, 1: 5, 2: 8, 3: 11}  # TinyBERT's g(m) = 3m
+    assert uniform_layer_map(2, 6) == {0: 2, 1: 5}
+    assert uniform_layer_map(3, 4) == {0: 0, 1: 2, 2: 3}  # 4/3 -> 1, 8/3 -> 3, 4
+    assert uniform_layer_map(2, 2) == {0: 0, 1: 1}
+
+
+def test_hidden_loss_is_the_masked_mse_of_the_projected_states():
+    big = teacher()  # 32 wide; the student is 16 wide, so each mapped block gets a Dense projection
+    student = kp.recipes.distill(big, tiny_bert(5, hidden=16), vocabulary=VOCAB, sequence_length=12,
+                                 hidden_weight=0.5, layer_map={0: 1, 1: 0})
+    trainer = student.target_source.training_model
+    features = {k: np.asarray(v) for k, v in student.preprocessor(TEXTS[:6]).items()}
+    mask = features["padding_mask"]
+    assert (mask == 0).any()  # padding present: it must not count
+    ours, theirs = block_outputs(student.backbone, features), block_outputs(big.backbone, features)
+    want = []
+    for (i, j), projection in zip([(0, 1), (1, 0)], trainer.projections):
+        kernel, bias = (keras.ops.convert_to_numpy(w).astype("float64") for w in projection.weights)
+        assert kernel.shape == (16, 32)
+        want.append(masked_mse(ours[i] @ kernel + bias, theirs[j], mask))
+    got = float(trainer.hidden_loss(features))
+    np.testing.assert_allclose(got, np.mean(want), rtol=1e-4)
+    assert got > 0.1
+    # The training loss is the soft-target loss plus hidden_weight times it.
+    targets = student.target_source(TEXTS[:6])
+    probabilities = trainer(features)
+    soft = float(student.loss(targets, probabilities))
+    total = float(trainer.compute_loss(features, targets, probabilities, training=False))
+    np.testing.assert_allclose(total, soft + 0.5 * got, rtol=1e-4)
+
+
+def saved_shapes(path):
+    """The shapes of every array in a `.keras` file's weights."""
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        shapes = []
+        weights.visititems(lambda _, item: shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None)
+    return sorted(shapes)
+
+
+def test_hidden_state_loss_brings_the_students_states_to_the_teachers(tmp_path):
+    big = teacher()
+    features = {k: np.asarray(v) for k, v in big.preprocessor(TEXTS).items()}
+    theirs = block_outputs(big.backbone, features)
+
+    def distilled(hidden_weight):
+        student = kp.recipes.distill(big, tiny_bert(5, hidden=32), vocabulary=VOCAB, sequence_length=12,
+                                     learning_rate=3e-3, hidden_weight=hidden_weight)
+        student.fit(TEXTS, epochs=3, batch_size=16, verbose=0)
+        ours = block_outputs(student.backbone, features)  # same widths: compared as they are
+        return student, np.mean([masked_mse(ours[i], theirs[i], features["padding_mask"]) for i in range(2)])
+
+    student, with_hidden = distilled(1.0)
+    _, without = distilled(0.0)
+    assert with_hidden < 0.6 * without, (with_hidden, without)
+    # A plain classifier: its file holds its own weights and optimizer variables, no teacher weight.
+    assert type(student) is kp.tasks.TextClassifier
+    student.save(tmp_path / "student.keras")
+    assert saved_shapes(tmp_path / "student.keras") == sorted(
+        tuple(v.shape) for v in student.weights + student.optimizer.variables)
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0), student.predict(TEXTS, verbose=0), atol=1e-6)
+
+
+def test_projections_are_trained_and_never_saved(tmp_path):
+    student = kp.recipes.distill(teacher(), tiny_bert(5, hidden=16), vocabulary=VOCAB, sequence_length=12,
+                                 hidden_weight=1.0, learning_rate=3e-3)
+    projection = student.target_source.training_model.projections[0].kernel
+    before = keras.ops.convert_to_numpy(projection).copy()
+    student.fit(TEXTS[:16], epochs=1, batch_size=8, verbose=0)
+    assert np.abs(keras.ops.convert_to_numpy(projection) - before).max() > 1e-4  # learned with the student
+    student.save(tmp_path / "student.keras")
+    plain = kp.recipes.text_classifier(tiny_bert(5, hidden=16), 3, vocabulary=VOCAB, sequence_length=12,
+                                       verbose=False)
+    assert [v.path for v in student.weights] == [v.path for v in plain.weights]
+    # No 16 -> 32 projection, no teacher weight, and no optimizer slot of either in the file.
+    assert saved_shapes(tmp_path / "student.keras") == sorted(
+        tuple(v.shape) for v in student.weights + student.optimizer.variables)
+    with pytest.raises(ValueError, match="`checkpoint_dir` cannot be used with hidden-state distillation"):
+        student.set_run_options(checkpoint_dir=tmp_path / "run")
+        student.fit(TEXTS[:8], epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hidden_weight": 1.0, "layer_map": {0: 2}}, "`layer_map` must be .* teacher block indices in \\[0, 2\\)"),
+    ({"hidden_weight": 1.0, "layer_map": {2: 0}}, "`layer_map` must be a non-empty dict from student block"),
+    ({"hidden_weight": 1.0, "layer_map": [0, 1]}, "`layer_map` must be"),
+    ({"layer_map": {0: 0}}, "`layer_map` is given but `hidden_weight` is 0"),
+    ({"hidden_weight": -1.0}, "`hidden_weight` must be a number >= 0"),
+    ({"hidden_weight": 1.0, "vocabulary": VOCAB[:5] + [f"v{i}" for i in range(40)]},
+     "must use the teacher's tokenizer.*`vocabulary`"),
+])
+def test_bad_hidden_state_arguments_are_refused(kwargs, match):
+    kwargs = {"vocabulary": VOCAB, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        kp.recipes.distill(teacher(), tiny_bert(5), sequence_length=12, **kwargs)
