@@ -1,4 +1,4 @@
-"""Knowledge distillation of a fine-tuned text classifier into a smaller backbone.
+"""Knowledge distillation of a fine-tuned text or image classifier into a smaller backbone.
 
 | piece | formula / rule |
 |---|---|
@@ -38,7 +38,9 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from keras_ptft.recipes.image_classifier import image_classifier
 from keras_ptft.recipes.text_classifier import text_classifier
+from keras_ptft.tasks.image_classifier import ImageClassifier
 from keras_ptft.tasks.text_classifier import TextClassifier
 from keras_ptft.validation import check_labels
 
@@ -75,6 +77,8 @@ class SoftTargetLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         ops = keras.ops
         y_pred = ops.cast(y_pred, "float32")
+        if y_true.shape[-1] == self.num_classes:  # one-hot labels (a loaded image student)
+            return keras.losses.categorical_crossentropy(ops.cast(y_true, "float32"), y_pred)
         if y_true.shape[-1] != 2 * self.num_classes:
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
         y_true = ops.cast(y_true, "float32")
@@ -115,7 +119,9 @@ class SoftTargetAccuracy(keras.metrics.Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         ops = keras.ops
         predicted = ops.argmax(y_pred, axis=-1)
-        if y_true.shape[-1] != 2 * self.num_classes:
+        if y_true.shape[-1] == self.num_classes:  # one-hot labels (a loaded image student)
+            reference, weight = ops.argmax(y_true, axis=-1), None
+        elif y_true.shape[-1] != 2 * self.num_classes:
             reference, weight = ops.reshape(ops.cast(y_true, "int32"), (-1,)), None
         elif self.against == "teacher":
             reference, weight = ops.argmax(y_true[:, : self.num_classes], axis=-1), None
@@ -198,6 +204,9 @@ class TeacherTargets:
             for name in sorted(x):
                 digest.update(name.encode())
                 digest.update(np.ascontiguousarray(np.asarray(x[name])).tobytes())
+        elif isinstance(x, np.ndarray) and x.dtype.kind != "U":  # images
+            digest.update(f"{x.dtype}{x.shape}".encode())
+            digest.update(np.ascontiguousarray(x).tobytes())
         else:
             digest.update(json.dumps([list(part) for part in x] if isinstance(x, tuple) else list(x),
                                      ensure_ascii=False).encode())
@@ -312,7 +321,7 @@ def distill(
     teacher_batch_size: int = 64,
     **recipe_kwargs,
 ) -> TextClassifier:
-    """A compiled student `TextClassifier` that learns a fine-tuned teacher's soft predictions.
+    """A compiled student classifier that learns a fine-tuned teacher's soft predictions.
 
     The student is built by `kp.recipes.text_classifier` (same defaults, same keyword arguments)
     with the teacher's classes, then compiled with `SoftTargetLoss` and two metrics:
@@ -324,11 +333,15 @@ def distill(
     classifier; to train it further on labels alone, set `student.target_source = None` and
     `compile()` it again.
 
+    An `ImageClassifier` teacher gets an `ImageClassifier` student, built by
+    `kp.recipes.image_classifier` (its keyword arguments) on a ViT backbone taking the same image
+    shape; its `fit` takes uint8 images, unlabeled or with labels, as the image tasks do.
+
     Args:
-        teacher: a fine-tuned `TextClassifier`.
+        teacher: a fine-tuned `TextClassifier` or `ImageClassifier`.
         student_backbone_or_path: the student's backbone, or the folder of one (as
-            `text_classifier` takes it; e.g. `Bert.from_size("mini", ...)` or a shallower copy
-            of the teacher's backbone).
+            `text_classifier` / `image_classifier` take it; e.g. `Bert.from_size("mini", ...)`,
+            a shallower copy of the teacher's backbone, or a smaller `ViT`).
         temperature: float > 0. Softening temperature T of both distributions; the KL term is
             multiplied by T².
         alpha: float in [0, 1]. Weight of the hard-label cross-entropy on labeled examples (the
@@ -346,10 +359,11 @@ def distill(
             the teacher's classes).
         teacher_batch_size: int. Batch size of the teacher's `predict`.
         **recipe_kwargs: any `kp.recipes.text_classifier` argument (`vocabulary`,
-            `preprocessor`, `learning_rate`, `pooling`, ...), except `num_classes` and `loss`.
+            `preprocessor`, `learning_rate`, `pooling`, ...; `kp.recipes.image_classifier`'s for
+            an image teacher), except `num_classes` and `loss`.
 
     Returns:
-        The compiled student `TextClassifier`.
+        The compiled student: a `TextClassifier`, or an `ImageClassifier` for an image teacher.
 
     Example:
     ```python
@@ -359,12 +373,16 @@ def distill(
     student.evaluate(dev_texts, dev_labels)         # loss, accuracy, agreement
     # TinyBERT-style: also match block outputs (same tokenizer), student block 0 -> teacher block 3.
     student = kp.recipes.distill(teacher, small, vocabulary=vocab, hidden_weight=1.0, layer_map={0: 3})
+    # Images: a fine-tuned ImageClassifier teacher, a smaller ViT student, uint8 images in.
+    student = kp.recipes.distill(image_teacher, kp.models.ViT.from_size("tiny"), learning_rate=1e-3)
+    student.fit(images, epochs=3)
     ```
     """
-    if not isinstance(teacher, TextClassifier):
-        raise TypeError(f"`teacher` must be a fine-tuned TextClassifier, received {type(teacher).__name__}.")
+    if not isinstance(teacher, (TextClassifier, ImageClassifier)):
+        raise TypeError("`teacher` must be a fine-tuned TextClassifier or ImageClassifier, received "
+                        f"{type(teacher).__name__}.")
     temperature, alpha = check_temperature(temperature), check_alpha(alpha)
-    if isinstance(student_backbone_or_path, TextClassifier):
+    if isinstance(student_backbone_or_path, (TextClassifier, ImageClassifier)):
         raise ValueError("`student_backbone_or_path` must be a backbone or its folder, not a classifier: the "
                          "student gets the teacher's head and classes.")
     for name in ("num_classes", "loss"):
@@ -374,6 +392,12 @@ def distill(
         raise ValueError(f"`label_names` must be the teacher's label names {teacher.label_names}, received "
                          f"{list(label_names)}: a student cannot learn a different label set from this teacher.")
     hidden_weight = check_hidden_weight(hidden_weight, layer_map)
+    if isinstance(teacher, ImageClassifier):
+        if hidden_weight:
+            raise ValueError("`hidden_weight` > 0 is for text classifiers; an image student learns the "
+                             "teacher's soft targets only (set `hidden_weight=0`).")
+        return _distill_images(teacher, student_backbone_or_path, temperature, alpha, cache_dir,
+                               teacher_batch_size, recipe_kwargs)
     if hidden_weight and recipe_kwargs.get("checkpoint_dir") is not None:
         raise ValueError("`checkpoint_dir` cannot be used with `hidden_weight` > 0 (Keras' checkpoints would "
                          "save the training model, teacher included); save the student after `fit`.")
@@ -381,9 +405,7 @@ def distill(
     recipe_kwargs.setdefault("verbose", False)
     student = text_classifier(student_backbone_or_path, num_classes, label_names=teacher.label_names,
                               **recipe_kwargs)
-    metrics = lambda: [SoftTargetAccuracy(num_classes, "labels"), SoftTargetAccuracy(num_classes, "teacher")]  # noqa: E731
-    student.compile(optimizer=student.optimizer,
-                    loss=SoftTargetLoss(num_classes, temperature=temperature, alpha=alpha), metrics=metrics())
+    compile_student(student, temperature, alpha)
     same_tokenizer = _same_tokenizer(teacher.preprocessor, student.preprocessor)
     targets = TeacherTargets(teacher, same_tokenizer=same_tokenizer, cache_dir=cache_dir,
                              batch_size=teacher_batch_size)
@@ -391,8 +413,37 @@ def distill(
         check_hidden_state_pair(teacher, student, same_tokenizer)
         layer_map = check_layer_map(layer_map, len(student.backbone.transformer_layers),
                                     len(teacher.backbone.transformer_layers))
-        targets.training_model = HiddenStateDistiller(student, teacher, layer_map, hidden_weight, metrics=metrics())
+        targets.training_model = HiddenStateDistiller(student, teacher, layer_map, hidden_weight,
+                                                      metrics=soft_target_metrics(num_classes))
     student.target_source = targets
+    return student
+
+
+def soft_target_metrics(num_classes: int) -> list:
+    """A distilled student's metrics: `accuracy` (against the labels) and `agreement` (with the teacher)."""
+    return [SoftTargetAccuracy(num_classes, "labels"), SoftTargetAccuracy(num_classes, "teacher")]
+
+
+def compile_student(student, temperature: float, alpha: float) -> None:
+    """Compiles a student with its recipe's optimizer, `SoftTargetLoss` and `soft_target_metrics`."""
+    student.compile(optimizer=student.optimizer,
+                    loss=SoftTargetLoss(student.num_classes, temperature=temperature, alpha=alpha),
+                    metrics=soft_target_metrics(student.num_classes))
+
+
+def _distill_images(teacher, student_backbone_or_path, temperature, alpha, cache_dir, teacher_batch_size,
+                    recipe_kwargs) -> ImageClassifier:
+    """`distill` of an `ImageClassifier`: the student built by `kp.recipes.image_classifier`."""
+    num_classes = teacher.num_classes
+    recipe_kwargs.setdefault("verbose", False)
+    student = image_classifier(student_backbone_or_path, num_classes, label_names=teacher.label_names,
+                               **recipe_kwargs)
+    if tuple(student.image_shape) != tuple(teacher.image_shape):
+        raise ValueError(f"`student_backbone_or_path` takes images of shape {tuple(student.image_shape)}, the "
+                         f"teacher {tuple(teacher.image_shape)}: both must read the same images.")
+    compile_student(student, temperature, alpha)
+    student.target_source = TeacherTargets(teacher, same_tokenizer=True, cache_dir=cache_dir,
+                                           batch_size=teacher_batch_size)
     return student
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras_ptft as kp
+from tests import harness
 from keras_ptft.recipes.distillation import SoftTargetLoss
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(40)]
@@ -240,3 +241,52 @@ def test_bad_hidden_state_arguments_are_refused(kwargs, match):
     kwargs = {"vocabulary": VOCAB, **kwargs}
     with pytest.raises(ValueError, match=match):
         kp.recipes.distill(teacher(), tiny_bert(5), sequence_length=12, **kwargs)
+
+
+# === Image classifiers ===
+
+def vit(seed, hidden=16, size=16):
+    keras.utils.set_random_seed(seed)
+    return harness.tiny_vit(image_shape=(size, size, 3), num_layers=2, hidden_dim=hidden, intermediate_dim=2 * hidden,
+                            pooling="mean")
+
+
+def colour_images(n=64, seed=0):
+    # One colour per image plus noise: a teacher's class is a function of the colour a ViT can learn.
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (n, 1, 1, 3))
+    return np.clip(colours + rng.integers(-20, 20, (n, 16, 16, 3)), 0, 255).astype("uint8")
+
+
+def test_image_student_learns_the_image_teachers_predictions(tmp_path):
+    images = colour_images()
+    big = kp.recipes.image_classifier(vit(0, hidden=32), 3, label_names=["a", "b", "c"], verbose=False)
+    # A confident random head, centred on these images so that every class is common.
+    kernel, bias = big.output_dense.kernel, big.output_dense.bias
+    kernel.assign(keras.random.normal(kernel.shape, stddev=10.0, seed=1))
+    pooled = big.backbone.predict(images / 255.0, verbose=0)["pooled_output"]
+    bias.assign(-(pooled @ keras.ops.convert_to_numpy(kernel)).mean(0))
+    want = big.predict(images, verbose=0).argmax(-1)
+    chance = np.bincount(want).max() / len(want)  # always answering the teacher's commonest class
+    student = kp.recipes.distill(big, vit(5), learning_rate=3e-3, temperature=2.0)
+    assert type(student) is kp.tasks.ImageClassifier and student.label_names == ["a", "b", "c"]
+    student.fit(images, epochs=6, batch_size=16, verbose=0)  # unlabeled: the teacher labels them
+    after = np.mean(student.predict(images, verbose=0).argmax(-1) == want)
+    assert after >= chance + 0.15 and after >= 0.7, (chance, after)
+    assert student.target_source.teacher_calls == 1
+    agreement = student.evaluate(images, verbose=0, return_dict=True)["agreement"]
+    np.testing.assert_allclose(agreement, after, atol=1e-6)
+    student.save(tmp_path / "student.keras")
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), student.predict(images, verbose=0), atol=1e-6)
+    loaded.fit(images[:8], want[:8], epochs=1, verbose=0)  # plain labels (one-hot inside), no teacher
+
+
+def test_image_distillation_refuses_what_it_cannot_do():
+    big = kp.recipes.image_classifier(vit(0), 2, verbose=False)
+    with pytest.raises(ValueError, match="`student_backbone_or_path` takes images of shape \\(8, 8, 3\\)"):
+        kp.recipes.distill(big, vit(5, size=8))
+    with pytest.raises(ValueError, match="`hidden_weight` > 0 is for text classifiers"):
+        kp.recipes.distill(big, vit(5), hidden_weight=1.0)
+    with pytest.raises(TypeError, match="`teacher` must be a fine-tuned TextClassifier or ImageClassifier"):
+        kp.recipes.distill(big.backbone, vit(5))
