@@ -138,12 +138,12 @@ class SoftTargetAccuracy(keras.metrics.Mean):
 
 
 class TeacherTargets:
-    """The targets a distilled student trains on: the teacher's probabilities of the texts (computed
+    """The targets a distilled student trains on: the teacher's probabilities of the inputs (computed
     once per distinct text set and teacher weights; cached on disk with `cache_dir`) and the
-    one-hot labels when given. A `TextClassifier.target_source`.
+    one-hot labels when given. A task's `target_source` (`TextClassifier`, `ImageClassifier`).
 
     Args:
-        teacher: the fine-tuned `TextClassifier` that labels the texts.
+        teacher: the fine-tuned `TextClassifier` or `ImageClassifier` that labels the inputs.
         same_tokenizer: bool. Whether teacher and student share a tokenizer, which preprocessed
             (token id) inputs need.
         cache_dir: str or None. Folder of the `.npy` cache files.
