@@ -51,4 +51,45 @@ def main(work_dir: str) -> dict:
     probabilities = classifier.predict(corpus[:3], verbose=0)
     report["classifier_predict_shape"] = list(probabilities.shape)
     report["classifier_predict_sums"] = probabilities.sum(-1).tolist()
+
+    # 4. Hidden-state distillation (kp.recipes.distill, hidden_weight) into a narrower student: the
+    # student and its 8 -> 16 projection train, the teacher does not.
+    keras.utils.set_random_seed(1)
+    small = kp.models.Bert(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=8,
+                           intermediate_dim=16, max_sequence_length=16, dropout=0.0)
+    student = kp.recipes.distill(classifier, small, vocabulary=vocabulary, sequence_length=16, hidden_weight=1.0,
+                                 learning_rate=1e-2)
+    trainer = student.target_source.training_model
+    features = {k: keras.ops.convert_to_numpy(v) for k, v in student.preprocessor(corpus[:8]).items()}
+    teacher_before = [keras.ops.convert_to_numpy(v).copy() for v in classifier.weights]
+    projection_before = keras.ops.convert_to_numpy(trainer.projections[0].kernel).copy()
+    hidden_before = float(keras.ops.convert_to_numpy(trainer.hidden_loss(features)))
+    student.fit(corpus, batch_size=16, epochs=3, verbose=0)
+    report["distill_hidden_loss"] = [hidden_before, float(keras.ops.convert_to_numpy(trainer.hidden_loss(features)))]
+    report["distill_projection_change"] = float(np.abs(
+        keras.ops.convert_to_numpy(trainer.projections[0].kernel) - projection_before).max())
+    report["distill_teacher_change"] = max(float(np.abs(keras.ops.convert_to_numpy(v) - before).max())
+                                           for v, before in zip(classifier.weights, teacher_before))
+
+    # 5. prune_heads' importance of head 0 (|dL/d gate|) against a central difference of the loss
+    # in that head's gate, on this backend's gradients.
+    from keras_ptft.recipes.compression import head_importance
+
+    head_labels = labels[:8]
+    scores = head_importance(classifier, corpus[:8], head_labels, batch_size=8, normalize=False)
+    kernel = next(v for v in classifier.backbone.weights if v.path.endswith("attention_output/kernel"))
+    base = keras.ops.convert_to_numpy(kernel).astype("float64")
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    head_features = classifier.preprocessor(corpus[:8])
+
+    def loss_at(gate):
+        value = base.copy()
+        value[0] *= gate
+        kernel.assign(value.astype("float32"))
+        return float(keras.ops.convert_to_numpy(loss(head_labels, classifier(head_features, training=False))))
+
+    eps = 1e-2
+    report["head_importance"] = float(scores[0][0])
+    report["head_importance_numeric"] = abs(loss_at(1 + eps) - loss_at(1 - eps)) / (2 * eps)
+    kernel.assign(base.astype("float32"))
     return report

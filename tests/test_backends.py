@@ -1,4 +1,5 @@
-"""The backbone, the masked-LM task and the classifier recipe on JAX and PyTorch.
+"""The backbone, the masked-LM task, the classifier recipe, hidden-state distillation and head
+importance on JAX and PyTorch.
 
 The checks run in the session's JAX / PyTorch process (`run_on_backend`; Keras picks its backend
 once per process), once per backend for the module; the TensorFlow side writes the weights and
@@ -65,3 +66,18 @@ def test_the_recipe_trains_and_predicts_from_raw_strings(report):
     np.testing.assert_allclose(report["classifier_predict_sums"], 1.0, atol=1e-5)
     # Each sentence has its own label (chance 1/3): a working recipe learns well above chance.
     assert max(report["classifier_accuracy"][-3:]) > 0.6, report["classifier_accuracy"]
+
+
+@pytest.mark.slow
+def test_hidden_state_distillation_trains_the_student_and_projection_only(report):
+    before, after = report["distill_hidden_loss"]
+    assert after < 0.7 * before, report["distill_hidden_loss"]
+    assert report["distill_projection_change"] > 1e-4
+    assert report["distill_teacher_change"] == 0.0  # the teacher is read, never trained
+
+
+@pytest.mark.slow
+def test_head_importance_is_the_gradient_of_the_loss_wrt_a_head_gate(report):
+    numeric = report["head_importance_numeric"]
+    np.testing.assert_allclose(report["head_importance"], numeric, rtol=2e-2, atol=1e-6)
+    assert numeric > 1e-4  # well above float32 noise

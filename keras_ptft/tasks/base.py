@@ -104,6 +104,12 @@ class TrainingMixin:
     def compile(self, *args, **kwargs):
         return super().compile(*args, **kwargs)
 
+    def training_model(self) -> keras.Model:
+        """The model `fit` trains: the task itself, or a training-only model that shares its
+        weights and adds to its loss (e.g. `kp.recipes.distill`'s hidden-state distillation). Its
+        extra layers stay out of the task, so they are never saved or exported with it."""
+        return self
+
     def empty_predictions(self) -> np.ndarray:
         """What `predict` returns for zero inputs: a `(0, ...)` array of the output's shape."""
         # The graph's own output tensor: `output_shape` is not always available on a Task.
@@ -137,7 +143,7 @@ class TrainingMixin:
         batches = one_iterator_per_fit(batches, epochs, kwargs)
         # The batches are already shuffled; Keras cannot shuffle a dataset (and warns).
         with self.distribution_scope():
-            return keras.Model.fit(self, batches, epochs=epochs, shuffle=False, **kwargs)
+            return keras.Model.fit(self.training_model(), batches, epochs=epochs, shuffle=False, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         if not self.compiled:
@@ -168,14 +174,15 @@ class TrainingMixin:
     def size_schedule(self, batches, epochs: int, steps_per_epoch: int | None = None) -> None:
         """Sets the length of the optimizer's schedule when it was left open (`WarmupDecay`,
         `OneCycle` or any schedule with `resolve(total_steps)`), before the first step is traced."""
-        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        model = self.training_model()
+        schedule = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
         if not hasattr(schedule, "resolve") or getattr(schedule, "total_steps", 0) is not None:
             return
         if steps_per_epoch is None:
             steps_per_epoch = known_length(batches)
         if steps_per_epoch:
             schedule.resolve(int(epochs * steps_per_epoch))
-            self.train_function = None
+            model.train_function = None
 
     def set_run_options(self, checkpoint_dir: str | os.PathLike | None = None, monitor: str | None = None,
                         seed: int | None = None) -> None:

@@ -115,12 +115,20 @@ class ImageClassifier(Task):
         kwargs = {**default_compile_kwargs(), **kwargs}
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    #: A run option (not in `get_config`), as `TextClassifier.target_source`: None, or a callable
+    #: `(images, labels or None) -> targets` (a teacher's soft labels, `kp.recipes.distill`), so
+    #: `fit` can take unlabeled images. The compiled loss must read them.
+    target_source = None
+
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         check_images(x, self.image_shape, "x", allow_empty=True)
         if with_targets and not hasattr(x, "element_spec"):
-            if y is None:
+            if self.target_source is not None:
+                y = self.target_source(x, y)
+            elif y is None:
                 raise ValueError("`y` must hold one integer label per image, received None.")
-            y = check_labels(y, self.num_classes, "y")
+            else:
+                y = check_labels(y, self.num_classes, "y")
         if sample_weight is not None:
             raise ValueError("`sample_weight` is not supported by `ImageClassifier`; MixUp/CutMix mix whole examples.")
         return x, y, sample_weight
@@ -141,8 +149,12 @@ class ImageClassifier(Task):
             dataset = dataset.batch(batch_size or 32)
         num_classes = self.num_classes
         if isinstance(dataset.element_spec, tuple):
+            # A target source's rows (teacher probabilities + one-hot label) are already vectors.
+            label_shape = dataset.element_spec[1].shape
+            soft = label_shape.rank == 2 and label_shape[-1] == 2 * num_classes
             dataset = dataset.map(lambda images, labels, *rest: (
-                tf.cast(images, "float32"), tf.one_hot(tf.cast(labels, "int32"), num_classes)))
+                tf.cast(images, "float32"),
+                tf.cast(labels, "float32") if soft else tf.one_hot(tf.cast(labels, "int32"), num_classes)))
             if augment:
                 dataset = dataset.map(image_augmenter(
                     self.image_shape, self.num_classes, random_flip=self.random_flip, crop_padding=self.crop_padding,

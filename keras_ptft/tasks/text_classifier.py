@@ -197,18 +197,25 @@ class TextClassifier(LengthBucketing, Task):
             name="probabilities",
         )
         # === Functional Model ===
-        inputs = backbone.input
         if pooling == "mean":
             # Keras' masked global average skips padding, as sentence-transformers' mean pooling does.
             self.mean_pooling = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")
-            sequence = backbone(inputs)["sequence_output"]
-            pooled = self.mean_pooling(sequence, mask=keras.ops.cast(inputs["padding_mask"], "bool"))
-        else:
-            pooled = backbone(inputs)["pooled_output"]
-        outputs = self.output_dense(self.output_dropout(pooled))
+        inputs = backbone.input
+        outputs = self.classify(backbone(inputs), inputs["padding_mask"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Training run === (not in `get_config`)
         self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
+
+    def classify(self, backbone_outputs: dict, padding_mask, training=None):
+        """The head on the backbone's outputs: pooling, dropout and softmax. The model's own graph
+        is built with it, and so is distillation's training model (which reads the backbone's
+        hidden states on the same pass)."""
+        if self.pooling == "mean":
+            pooled = self.mean_pooling(backbone_outputs["sequence_output"],
+                                       mask=keras.ops.cast(padding_mask, "bool"))
+        else:
+            pooled = backbone_outputs["pooled_output"]
+        return self.output_dense(self.output_dropout(pooled, training=training))
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """Compiles with fine-tuning defaults: AdamW 5e-5 with warm-up then linear decay, gradient
@@ -228,6 +235,19 @@ class TextClassifier(LengthBucketing, Task):
     #: targets of `fit` / `evaluate` from the checked inputs, e.g. a teacher's soft labels
     #: (`kp.recipes.distill`), so `fit` can take unlabeled texts. The compiled loss must read them.
     target_source = None
+
+    def training_model(self) -> keras.Model:
+        """The target source's training model when it has one (hidden-state distillation), else
+        the classifier itself."""
+        model = getattr(self.target_source, "training_model", None)
+        if model is None:
+            return self
+        if self.checkpoint_dir is not None:
+            # Keras' checkpoint callbacks save the model being trained: here the training model,
+            # teacher and projections included, not this classifier.
+            raise ValueError("`checkpoint_dir` cannot be used with hidden-state distillation; save the "
+                             "student after `fit` instead.")
+        return model
 
     def check_inputs(self, x, y=None, sample_weight=None, *, with_targets=False):
         x = normalize_texts(x)

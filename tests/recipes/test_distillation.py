@@ -1,12 +1,17 @@
 """Distillation: the loss against NumPy, the student learns the teacher, the teacher's cache."""
 
+import io
 import warnings
+import zipfile
+
+import h5py
 
 import keras
 import numpy as np
 import pytest
 
 import keras_ptft as kp
+from tests import harness
 from keras_ptft.recipes.distillation import SoftTargetLoss
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(40)]
@@ -116,3 +121,176 @@ def test_token_ids_need_the_same_tokenizer():
     with pytest.raises(ValueError, match="different tokenizers"):
         student.fit(features, epochs=1, verbose=0)
     student.fit(TEXTS[:4], epochs=1, verbose=0)  # raw strings: each model tokenizes itself
+
+
+# === Hidden-state (TinyBERT) distillation ===
+
+def block_outputs(backbone, features):
+    """Every block's output, by running the backbone's layers by hand (not the functional graph)."""
+    ids, segments, mask = (np.asarray(features[k]) for k in ("token_ids", "segment_ids", "padding_mask"))
+    tokens = backbone.token_embedding(ids)
+    x = backbone.embeddings_add((tokens, backbone.position_embedding(tokens), backbone.segment_embedding(segments)))
+    x = backbone.embeddings_layer_norm(x)
+    outputs = []
+    for block in backbone.transformer_layers:
+        x = block(x, padding_mask=mask)
+        outputs.append(keras.ops.convert_to_numpy(x))
+    return outputs
+
+
+def masked_mse(student_states, teacher_states, mask):
+    mask = mask[..., None].astype("float64")
+    return float((mask * (student_states - teacher_states) ** 2).sum() / (mask.sum() * teacher_states.shape[-1]))
+
+
+def test_uniform_layer_map_is_tinyberts():
+    from keras_ptft.recipes.distillation import uniform_layer_map
+
+    assert uniform_layer_map(4, 12) == {0: 2, 1: 5, 2: 8, 3: 11}  # TinyBERT's g(m) = 3m
+    assert uniform_layer_map(2, 6) == {0: 2, 1: 5}
+    assert uniform_layer_map(3, 4) == {0: 0, 1: 2, 2: 3}  # 4/3 -> 1, 8/3 -> 3, 4
+    assert uniform_layer_map(2, 2) == {0: 0, 1: 1}
+
+
+def test_hidden_loss_is_the_masked_mse_of_the_projected_states():
+    big = teacher()  # 32 wide; the student is 16 wide, so each mapped block gets a Dense projection
+    student = kp.recipes.distill(big, tiny_bert(5, hidden=16), vocabulary=VOCAB, sequence_length=12,
+                                 hidden_weight=0.5, layer_map={0: 1, 1: 0})
+    trainer = student.target_source.training_model
+    features = {k: np.asarray(v) for k, v in student.preprocessor(TEXTS[:6]).items()}
+    mask = features["padding_mask"]
+    assert (mask == 0).any()  # padding present: it must not count
+    ours, theirs = block_outputs(student.backbone, features), block_outputs(big.backbone, features)
+    want = []
+    for (i, j), projection in zip([(0, 1), (1, 0)], trainer.projections):
+        kernel, bias = (keras.ops.convert_to_numpy(w).astype("float64") for w in projection.weights)
+        assert kernel.shape == (16, 32)
+        want.append(masked_mse(ours[i] @ kernel + bias, theirs[j], mask))
+    got = float(trainer.hidden_loss(features))
+    np.testing.assert_allclose(got, np.mean(want), rtol=1e-4)
+    assert got > 0.1
+    # The training loss is the soft-target loss plus hidden_weight times it.
+    targets = student.target_source(TEXTS[:6])
+    probabilities = trainer(features)
+    soft = float(student.loss(targets, probabilities))
+    total = float(trainer.compute_loss(features, targets, probabilities, training=False))
+    np.testing.assert_allclose(total, soft + 0.5 * got, rtol=1e-4)
+
+
+def saved_shapes(path):
+    """The shapes of every array in a `.keras` file's weights."""
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        shapes = []
+        weights.visititems(lambda _, item: shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None)
+    return sorted(shapes)
+
+
+def test_hidden_state_loss_brings_the_students_states_to_the_teachers():
+    big = teacher()
+    features = {k: np.asarray(v) for k, v in big.preprocessor(TEXTS).items()}
+    theirs = block_outputs(big.backbone, features)
+
+    def distilled(hidden_weight):
+        student = kp.recipes.distill(big, tiny_bert(5, hidden=32), vocabulary=VOCAB, sequence_length=12,
+                                     learning_rate=3e-3, hidden_weight=hidden_weight, bucketing=False)
+        student.run_eagerly = True  # nine tiny steps: quicker than tracing them (graph mode: below)
+        student.training_model().run_eagerly = True
+        student.fit(TEXTS, epochs=3, batch_size=16, verbose=0)
+        ours = block_outputs(student.backbone, features)  # same widths: compared as they are
+        return student, np.mean([masked_mse(ours[i], theirs[i], features["padding_mask"]) for i in range(2)])
+
+    student, with_hidden = distilled(1.0)
+    _, without = distilled(0.0)
+    assert with_hidden < 0.6 * without, (with_hidden, without)
+    assert type(student) is kp.tasks.TextClassifier
+
+
+def test_projections_are_trained_and_never_saved(tmp_path):
+    student = kp.recipes.distill(teacher(), tiny_bert(5, hidden=16), vocabulary=VOCAB, sequence_length=12,
+                                 hidden_weight=1.0, learning_rate=3e-3, bucketing=False)
+    projection = student.target_source.training_model.projections[0].kernel
+    before = keras.ops.convert_to_numpy(projection).copy()
+    student.fit(TEXTS[:8], epochs=1, batch_size=8, verbose=0)  # one step, in graph mode
+    assert np.abs(keras.ops.convert_to_numpy(projection) - before).max() > 1e-4  # learned with the student
+    student.save(tmp_path / "student.keras")
+    plain = kp.recipes.text_classifier(tiny_bert(5, hidden=16), 3, vocabulary=VOCAB, sequence_length=12,
+                                       verbose=False)
+    assert [v.path for v in student.weights] == [v.path for v in plain.weights]
+    # No 16 -> 32 projection, no teacher weight, and no optimizer slot of either in the file.
+    assert saved_shapes(tmp_path / "student.keras") == sorted(
+        tuple(v.shape) for v in student.weights + student.optimizer.variables)
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    features = student.preprocessor(TEXTS)  # called directly: no predict function to trace
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(features)),
+                               keras.ops.convert_to_numpy(student(features)), atol=1e-6)
+    with pytest.raises(ValueError, match="`checkpoint_dir` cannot be used with hidden-state distillation"):
+        student.set_run_options(checkpoint_dir=tmp_path / "run")
+        student.fit(TEXTS[:8], epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hidden_weight": 1.0, "layer_map": {0: 2}}, "`layer_map` must be .* teacher block indices in \\[0, 2\\)"),
+    ({"hidden_weight": 1.0, "layer_map": {2: 0}}, "`layer_map` must be a non-empty dict from student block"),
+    ({"hidden_weight": 1.0, "layer_map": [0, 1]}, "`layer_map` must be"),
+    ({"layer_map": {0: 0}}, "`layer_map` is given but `hidden_weight` is 0"),
+    ({"hidden_weight": -1.0}, "`hidden_weight` must be a number >= 0"),
+    ({"hidden_weight": 1.0, "vocabulary": VOCAB[:5] + [f"v{i}" for i in range(40)]},
+     "must use the teacher's tokenizer.*`vocabulary`"),
+])
+def test_bad_hidden_state_arguments_are_refused(kwargs, match):
+    kwargs = {"vocabulary": VOCAB, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        kp.recipes.distill(teacher(), tiny_bert(5), sequence_length=12, **kwargs)
+
+
+# === Image classifiers ===
+
+def vit(seed, hidden=16, size=16):
+    keras.utils.set_random_seed(seed)
+    return harness.tiny_vit(image_shape=(size, size, 3), num_layers=2, hidden_dim=hidden, intermediate_dim=2 * hidden,
+                            pooling="mean")
+
+
+def colour_images(n=64, seed=0):
+    # One colour per image plus noise: a teacher's class is a function of the colour a ViT can learn.
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (n, 1, 1, 3))
+    return np.clip(colours + rng.integers(-20, 20, (n, 16, 16, 3)), 0, 255).astype("uint8")
+
+
+def test_image_student_learns_the_image_teachers_predictions(tmp_path):
+    images = colour_images()
+    big = kp.recipes.image_classifier(vit(0, hidden=32), 3, label_names=["a", "b", "c"], verbose=False)
+    # A confident random head, centred on these images so that every class is common.
+    kernel, bias = big.output_dense.kernel, big.output_dense.bias
+    kernel.assign(keras.random.normal(kernel.shape, stddev=10.0, seed=1))
+    pooled = big.backbone.predict(images / 255.0, verbose=0)["pooled_output"]
+    bias.assign(-(pooled @ keras.ops.convert_to_numpy(kernel)).mean(0))
+    want = big.predict(images, verbose=0).argmax(-1)
+    chance = np.bincount(want).max() / len(want)  # always answering the teacher's commonest class
+    student = kp.recipes.distill(big, vit(5), learning_rate=3e-3, temperature=2.0)
+    assert type(student) is kp.tasks.ImageClassifier and student.label_names == ["a", "b", "c"]
+    student.fit(images, epochs=6, batch_size=16, verbose=0)  # unlabeled: the teacher labels them
+    after = np.mean(student.predict(images, verbose=0).argmax(-1) == want)
+    assert after >= chance + 0.15 and after >= 0.7, (chance, after)
+    assert student.target_source.teacher_calls == 1
+    agreement = student.evaluate(images, verbose=0, return_dict=True)["agreement"]
+    np.testing.assert_allclose(agreement, after, atol=1e-6)
+    student.save(tmp_path / "student.keras")
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), student.predict(images, verbose=0), atol=1e-6)
+    # Without its teacher (`target_source = None`) the image task feeds one-hot labels: cross-entropy.
+    probabilities = student.predict(images[:4], verbose=0)
+    one_hot = np.eye(3, dtype="float32")[want[:4]]
+    np.testing.assert_allclose(float(student.loss(one_hot, probabilities)),
+                               -np.log(probabilities[np.arange(4), want[:4]]).mean(), rtol=1e-5)
+
+
+def test_image_distillation_refuses_what_it_cannot_do():
+    big = kp.recipes.image_classifier(vit(0), 2, verbose=False)
+    with pytest.raises(ValueError, match="`student_backbone_or_path` takes images of shape \\(8, 8, 3\\)"):
+        kp.recipes.distill(big, vit(5, size=8))
+    with pytest.raises(ValueError, match="`hidden_weight` > 0 is for text classifiers"):
+        kp.recipes.distill(big, vit(5), hidden_weight=1.0)
+    with pytest.raises(TypeError, match="`teacher` must be a fine-tuned TextClassifier or ImageClassifier"):
+        kp.recipes.distill(big.backbone, vit(5))
