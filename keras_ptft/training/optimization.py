@@ -27,6 +27,31 @@ def make_adamw(learning_rate, weight_decay: float = 0.01, **kwargs) -> keras.opt
     return optimizer
 
 
+def build_optimizer(model: keras.Model) -> None:
+    """Builds `model.optimizer` on `model.trainable_variables` now, unless it is built already.
+
+    Why before `fit` rather than where Keras does it: on TensorFlow without a `tf.distribute`
+    strategy, Keras builds the optimizer inside the first trace of the train step, and a
+    `tf.function` that creates variables is traced twice (once creating them, once more without),
+    so the whole forward, backward and update graph is built twice. On a tiny Seq2Seq translator
+    (2 layers, width 128) the first `fit` took 13.8 s, and 7.7 s with the optimizer built first,
+    with the same losses. It is the build Keras itself does first under a strategy
+    (`Trainer._symbolic_build`); JAX and PyTorch build before the first step anyway.
+
+    Args:
+        model: a compiled `keras.Model` (nothing happens before `compile`).
+
+    Example:
+    ```python
+    translator.compile()
+    build_optimizer(translator)  # the first fit traces its train step once
+    ```
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
 def default_compile_kwargs() -> dict:
     """`compile()` arguments the tasks and recipes add to Keras' defaults.
 

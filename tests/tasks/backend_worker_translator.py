@@ -24,7 +24,9 @@ def main(work_dir: str) -> dict:
     }
     import keras_ptft as kp
 
-    history = translator.fit((sources, sources), epochs=1, batch_size=4, verbose=0)
+    # One batch of all the sources: a single batch shape, so JAX compiles the train step once
+    # (batches of 4 and 2 measured 20 s of compiling against 11 s).
+    history = translator.fit((sources, sources), epochs=1, batch_size=len(sources), verbose=0)
     denoiser = kp.tasks.DenoisingLM(translator.backbone, translator.preprocessor.tokenizer, sequence_length=12)
     denoiser.compile()
     denoising = denoiser.fit(sources * 4, epochs=2, batch_size=4, verbose=0)

@@ -39,19 +39,34 @@ def test_fit_trains_on_bucket_length_batches_and_learns(toy_vocabulary):
     texts, labels = mixed_length_task()
     classifier = text_classifier(tiny_backbone(toy_vocabulary), 2, vocabulary=toy_vocabulary,
                                  sequence_length=SEQUENCE_LENGTH, learning_rate=1e-2, seed=0, verbose=False,
-                                 pooling="mean", run_eagerly=True)  # eager steps see each batch's concrete shape
+                                 pooling="mean")
     lengths = real_lengths(texts, classifier.preprocessor)
     assert lengths.min() <= 8 < 17 <= lengths.max() < SEQUENCE_LENGTH  # the data spans several buckets
     seen = []  # (batch width, longest real length in the batch, batch size)
-    train_step = classifier.train_step
+    make_batches = classifier.make_batches
 
-    def recording_train_step(data):
-        mask = np.asarray(data[0]["padding_mask"]).astype(bool)
+    def record(mask):
+        mask = mask.astype(bool)
         seen.append((mask.shape[1], int(mask.sum(axis=1).max()), mask.shape[0]))
-        return train_step(data)
+        return mask.shape[1]
 
-    classifier.train_step = recording_train_step
+    def recording_make_batches(*args, **kwargs):
+        # Each batch `fit` is given passes through `record` on its way to the (graph-mode) train
+        # step: the concrete widths, without running the steps eagerly.
+        def tap(x, *rest):
+            width = tf.numpy_function(record, [x["padding_mask"]], tf.int64)
+            with tf.control_dependencies([width]):
+                x = {**x, "padding_mask": tf.identity(x["padding_mask"])}
+            return (x, *rest)
+
+        return make_batches(*args, **kwargs).map(tap)
+
+    classifier.make_batches = recording_make_batches
     classifier.fit(texts, labels, batch_size=16, epochs=8, verbose=0)
+    classifier.make_batches = make_batches
+    steps = int(classifier.optimizer.iterations)
+    assert len(seen) >= steps  # tf.data may read a few batches ahead of the last step
+    seen = seen[:steps]
 
     boundaries = sorted({int(b) for b in np.ceil(np.quantile(lengths, [0.25, 0.5, 0.75, 1.0], method="higher") / 8) * 8})
     widths = sorted({width for width, _, _ in seen})
