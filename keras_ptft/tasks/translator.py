@@ -15,7 +15,7 @@ from keras_ptft.models.seq2seq import Seq2Seq
 from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.tasks.causal_lm import make_sampler
 from keras_ptft.tasks.translation_metrics import translation_scores
-from keras_ptft.training.optimization import build_optimizer, default_compile_kwargs, make_adamw
+from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
 from keras_ptft.training.shuffling import shuffled_batches
 from keras_ptft.validation import check_texts
 
@@ -127,12 +127,6 @@ class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
                         **{**default_compile_kwargs(), **kwargs})
         # What `translate(sampler=None)` uses: `self.sampler` is whichever the last call chose.
         self.default_sampler = self.sampler
-
-    def make_train_function(self, force=False):
-        # The optimizer's slots exist before the train step is first traced, so TensorFlow traces
-        # it once, not twice (`build_optimizer`: about half of the first `fit`'s time here).
-        build_optimizer(self)
-        return super().make_train_function(force)
 
     # === The backbone, step by step (keras-hub's BART generate loop calls these) ===
 

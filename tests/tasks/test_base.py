@@ -134,3 +134,17 @@ def test_fit_keeps_one_iterator_and_still_sees_every_example_once_per_epoch_resh
     seen.clear()
     classifier.fit(x, y, batch_size=8, epochs=2, steps_per_epoch=1, verbose=0)
     assert len(seen) == 2
+
+
+def test_the_first_fit_traces_its_train_step_once():
+    # Keras builds the optimizer inside the first train step on TensorFlow (no strategy), and a
+    # tf.function that creates variables is traced twice: about half of a tiny model's first fit.
+    # The shared fit builds it first; the distillation training model goes through the same path.
+    classifier = kp.recipes.text_classifier(tiny_bert(), 2, vocabulary=VOCAB, sequence_length=8, bucketing=False,
+                                            verbose=False)
+    traces, train_step = [], classifier.train_step
+    classifier.train_step = lambda data: traces.append(1) or train_step(data)  # runs once per trace
+    assert not classifier.optimizer.built
+    classifier.fit(["the good film", "the bad film"] * 4, [1, 0] * 4, batch_size=4, epochs=2, verbose=0)
+    assert classifier.optimizer.built and classifier.optimizer.iterations == 4
+    assert len(traces) == 1  # 2 without building the optimizer first
