@@ -10,10 +10,9 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from keras_ptft.data.bucketing import bucketed_arrays, check_bucketing
 from keras_ptft.data.seq2seq_preprocessing import Seq2SeqPreprocessor, check_chinese_coverage
 from keras_ptft.models.seq2seq import Seq2Seq
-from keras_ptft.tasks.base import BucketingOption, TrainingMixin
+from keras_ptft.tasks.base import TrainingMixin
 from keras_ptft.tasks.causal_lm import make_sampler
 from keras_ptft.tasks.translation_metrics import translation_scores
 from keras_ptft.training.optimization import default_compile_kwargs, make_adamw
@@ -22,7 +21,7 @@ from keras_ptft.validation import check_texts
 
 
 @keras.saving.register_keras_serializable(package="keras_ptft")
-class Translator(BucketingOption, TrainingMixin, keras_hub.models.BartSeq2SeqLM):
+class Translator(TrainingMixin, keras_hub.models.BartSeq2SeqLM):
     """Sequence-to-sequence learning on `(source, target)` string pairs, and `translate()`.
 
     A thin layer over keras-hub's `Seq2SeqLM` machinery: keras-hub's generate loop for BART
@@ -55,12 +54,6 @@ class Translator(BucketingOption, TrainingMixin, keras_hub.models.BartSeq2SeqLM)
         monitor: str or None. Metric of the best model; `"val_loss"` with validation data, else
             `"loss"`.
         seed: int or None. Seed of the shuffling; None follows `keras.utils.set_random_seed`.
-        bucketing: bool, int or list of int. How string pairs are batched by `fit` / `evaluate`:
-            True (the default) groups them into length buckets from the data's own quantiles, each
-            batch cut to its bucket's length (`keras_ptft.data.bucketed_arrays`; a pair's length is
-            its longer side, and only right padding, whose loss weight is 0, is dropped); a number
-            of buckets or explicit bucket lengths; False pads every pair to `sequence_length`. A
-            run option: not saved with the model.
         distribution: None, `"data_parallel"` or a distribution object
             (`keras_ptft.training.resolve_distribution`); `fit`'s `batch_size` is then the global
             batch. `"model_parallel"` is refused: `Seq2Seq` has no `get_layout_map`. A run option,
@@ -93,10 +86,8 @@ class Translator(BucketingOption, TrainingMixin, keras_hub.models.BartSeq2SeqLM)
         checkpoint_dir: str | os.PathLike | None = None,
         monitor: str | None = None,
         seed: int | None = None,
-        bucketing: bool | int | Sequence[int] = True,
         **kwargs,
     ):
-        bucketing = check_bucketing(bucketing)
         if preprocessor is None and tokenizer is not None:
             if not isinstance(sequence_length, int) or not 3 <= sequence_length <= backbone.max_sequence_length:
                 raise ValueError(
@@ -116,7 +107,7 @@ class Translator(BucketingOption, TrainingMixin, keras_hub.models.BartSeq2SeqLM)
                 )
         super().__init__(backbone=backbone, preprocessor=preprocessor, **kwargs)
         # Options of this training run, not of the model: not in `get_config`.
-        self.set_run_options(checkpoint_dir, monitor, seed, bucketing=bucketing)
+        self.set_run_options(checkpoint_dir, monitor, seed)
 
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", sampler="greedy", **kwargs):
         """Compiles with defaults: AdamW (lr 5e-4, weight decay 0.01, clip-norm 1), cross-entropy
@@ -201,13 +192,6 @@ class Translator(BucketingOption, TrainingMixin, keras_hub.models.BartSeq2SeqLM)
             x, y, weights = self.tokenize(x, y)
             if sample_weight is not None:  # a weight per pair scales each of its tokens
                 weights = weights * np.asarray(sample_weight, "float32").reshape(-1, 1)
-            if self.bucketing:
-                # A pair's length is its longer side; both sides are cut to it (only right
-                # padding, whose loss weight is 0, goes). Tatoeba pairs average ~11 pieces against
-                # a sequence_length of 32: fixed padding spent most of each step on padding.
-                return _prefetched(bucketed_arrays(x, y, weights, batch_size or 32, self.bucketing,
-                                                   self.preprocessor.encoder_sequence_length,
-                                                   shuffle=shuffle, seed=self.seed))
             return _prefetched(shuffled_batches(x, y, weights, batch_size, seed=self.seed, shuffle=shuffle))
         if isinstance(x, dict) and "encoder_token_ids" in x:  # token ids already: no preprocessor
             return _prefetched(shuffled_batches(x, y, sample_weight, batch_size, seed=self.seed, shuffle=shuffle))

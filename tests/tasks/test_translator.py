@@ -162,8 +162,7 @@ def test_fit_runs_the_shared_path_split_schedule_and_checkpoints(tokenizer, tmp_
     schedule = kp.schedules.WarmupDecay(3e-3, total_steps=None, warmup_ratio=0.1)
     translator.compile(optimizer=kp.training.make_adamw(schedule, clipnorm=1.0))
     translator.jit_compile = False
-    # Fixed padding: the batch count and the row order checked below are those of plain batches.
-    translator.set_run_options(checkpoint_dir=tmp_path / "run", seed=0, bucketing=False)
+    translator.set_run_options(checkpoint_dir=tmp_path / "run", seed=0)
     history = translator.fit(SOURCES[:96], TARGETS[:96], validation_split=0.25, epochs=2, batch_size=16, verbose=0)
     assert len(history.history["val_loss"]) == 2  # the last 24 pairs held out, as Keras does
     assert translator.optimizer._learning_rate.total_steps == 2 * (72 // 16 + 1)  # sized from 72 pairs
@@ -173,26 +172,6 @@ def test_fit_runs_the_shared_path_split_schedule_and_checkpoints(tokenizer, tmp_
     _, y, sample_weight = next(iter(weights))
     real = (keras.ops.convert_to_numpy(y) != 0).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(sample_weight), real * [[1.0], [0.0], [2.0], [1.0]])
-
-
-def test_bucketed_batches_cut_right_padding_and_keep_the_logits(trained):
-    translator, _ = trained
-    translator.set_run_options(bucketing=[6, 12])
-    try:
-        batches = list(translator.make_batches(SOURCES[:48], TARGETS[:48], None, 8))
-    finally:
-        translator.set_run_options(bucketing=True)
-    assert {x["encoder_token_ids"].shape[1] for x, _, _ in batches} == {6, 12}
-    assert sum(len(y) for _, y, _ in batches) == 48
-    for x, y, weights in batches:
-        x = {k: keras.ops.convert_to_numpy(v) for k, v in x.items()}
-        length = x["encoder_token_ids"].shape[1]
-        assert y.shape[1] == weights.shape[1] == length
-        # The reference: the same rows padded on the right to the full sequence_length of 12.
-        padded = {k: np.pad(v, [(0, 0), (0, 12 - length)]) for k, v in x.items()}
-        real = x["decoder_padding_mask"].astype(bool)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(translator(x))[real],
-                                   keras.ops.convert_to_numpy(translator(padded))[:, :length][real], atol=1e-5)
 
 
 def test_chinese_characters_are_never_unknown(tokenizer):
